@@ -87,14 +87,15 @@ func (f *Filter) Decide(d Data) Action {
 		return f.Default
 	}
 	for _, c := range s.Checks {
-		if !c.passes(d.Args[c.Arg]) {
+		if !c.Passes(d.Args[c.Arg]) {
 			return c.Fail
 		}
 	}
 	return s.Action
 }
 
-func (c Check) passes(arg uint64) bool {
+// Passes reports whether an argument value satisfies the check.
+func (c Check) Passes(arg uint64) bool {
 	v := arg & c.effectiveMask()
 	found := slices.Contains(c.Values, v)
 	return found == (c.Op == In)

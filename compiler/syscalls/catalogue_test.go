@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"github.com/paddock-sh/paddock/compiler/suggest"
+
 	"slices"
 	"strings"
 	"testing"
@@ -92,7 +94,7 @@ func TestGroupMembersResolve(t *testing.T) {
 			_, x86 := Number("x86_64", s)
 			_, arm := Number("aarch64", s)
 			if !x86 && !arm {
-				t.Errorf("group %s: %q is not a syscall on x86_64 or aarch64%s", g.Name, s, didYouMean(s, knownNames()))
+				t.Errorf("group %s: %q is not a syscall on x86_64 or aarch64%s", g.Name, s, suggest.DidYouMean(s, knownNames()))
 			}
 			if g.Name != "@known" && slices.Contains(unclassified, s) {
 				t.Errorf("group %s: %q is meant to stay out of every group", g.Name, s)

@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"github.com/paddock-sh/paddock/compiler/suggest"
+
 	"fmt"
 	"maps"
 	"slices"
@@ -525,5 +527,5 @@ func parseOne(s string) (uint64, error) {
 	if v, ok := constantIndex[s]; ok {
 		return v, nil
 	}
-	return 0, fmt.Errorf("unknown constant %q%s", s, didYouMean(s, ConstantNames()))
+	return 0, fmt.Errorf("unknown constant %q%s", s, suggest.DidYouMean(s, ConstantNames()))
 }

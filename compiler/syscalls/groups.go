@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"github.com/paddock-sh/paddock/compiler/suggest"
+
 	"fmt"
 	"maps"
 	"slices"
@@ -79,7 +81,7 @@ func copyGroup(g *Group) Group {
 func Expand(name string) ([]string, error) {
 	if strings.HasPrefix(name, "@") {
 		if _, ok := groupIndex[name]; !ok {
-			return nil, fmt.Errorf("unknown syscall group %q%s", name, didYouMean(name, allNames()))
+			return nil, fmt.Errorf("unknown syscall group %q%s", name, suggest.DidYouMean(name, allNames()))
 		}
 		set := map[string]bool{}
 		if err := expandInto(name, set, nil); err != nil {
@@ -88,7 +90,7 @@ func Expand(name string) ([]string, error) {
 		return slices.Sorted(maps.Keys(set)), nil
 	}
 	if !Known(name) {
-		return nil, fmt.Errorf("unknown syscall %q%s", name, didYouMean(name, allNames()))
+		return nil, fmt.Errorf("unknown syscall %q%s", name, suggest.DidYouMean(name, allNames()))
 	}
 	return []string{name}, nil
 }

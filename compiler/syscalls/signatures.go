@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"github.com/paddock-sh/paddock/compiler/suggest"
+
 	"fmt"
 	"slices"
 	"strconv"
@@ -120,7 +122,7 @@ func Signature(name string) ([]Arg, bool) {
 // position and is 64 bits otherwise.
 func ArgIndex(syscall, arg string) (index int, bits int, err error) {
 	if !Known(syscall) {
-		return 0, 0, fmt.Errorf("unknown syscall %q%s", syscall, didYouMean(syscall, knownNames()))
+		return 0, 0, fmt.Errorf("unknown syscall %q%s", syscall, suggest.DidYouMean(syscall, knownNames()))
 	}
 	sig := signatures[syscall]
 	if i, ok := positional(arg); ok {
@@ -142,7 +144,7 @@ func ArgIndex(syscall, arg string) (index int, bits int, err error) {
 		names[i] = a.Name
 	}
 	return 0, 0, fmt.Errorf("syscall %q has no argument %q%s; its arguments are %s, or arg0..arg5",
-		syscall, arg, didYouMean(arg, names), strings.Join(names, ", "))
+		syscall, arg, suggest.DidYouMean(arg, names), strings.Join(names, ", "))
 }
 
 // positional parses "arg0".."arg5" and "0".."5".

@@ -1,24 +1,25 @@
-package syscalls
+// Package suggest finds the known name a mistyped one most likely meant.
+package suggest
 
 import (
 	"fmt"
 	"strings"
 )
 
-// didYouMean returns ` (did you mean "x"?)` naming the candidate nearest to
+// DidYouMean returns ` (did you mean "x"?)` naming the candidate nearest to
 // input, or "" when none is close enough to be a plausible typo. Case is
 // ignored when measuring.
-func didYouMean(input string, candidates []string) string {
-	if best := nearest(input, candidates); best != "" {
+func DidYouMean(input string, candidates []string) string {
+	if best := Nearest(input, candidates); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return ""
 }
 
-// nearest is the candidate with the smallest edit distance to input (ties go
+// Nearest is the candidate with the smallest edit distance to input (ties go
 // to the alphabetically first), if that distance is small for the input's
 // length.
-func nearest(input string, candidates []string) string {
+func Nearest(input string, candidates []string) string {
 	in := strings.ToLower(input)
 	limit := max(2, len(in)/3)
 	best, bestDist := "", limit+1

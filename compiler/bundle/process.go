@@ -1,0 +1,99 @@
+package bundle
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/paddock-sh/paddock/compiler/hostpattern"
+)
+
+// Credential binds a secret to the hosts (and optionally paths and methods)
+// it may be sent to. The secret itself is never in a bundle: Source says
+// where the daemon reads it, and the sandbox sees Placeholder.
+type Credential struct {
+	Name        string   `json:"name"`
+	Hosts       []string `json:"hosts"` // canonical exact names
+	Paths       []string `json:"paths"` // path prefixes; empty means any
+	Methods     []string `json:"methods"`
+	Env         string   `json:"env"`    // the variable that holds the placeholder inside the sandbox
+	Header      string   `json:"header"` // the request header the proxy fills
+	Format      string   `json:"format"` // the header value, with %s for the secret
+	Source      string   `json:"source"` // "file:/abs/path" or "env:NAME" (the daemon's environment)
+	Placeholder string   `json:"placeholder"`
+	Rule        Rule     `json:"rule"`
+}
+
+// PlaceholderFor is the value the sandbox sees in place of a credential.
+func PlaceholderFor(name string) string { return "paddock:cred:" + name }
+
+func (c *Credential) validate() error {
+	if c.Placeholder != PlaceholderFor(c.Name) {
+		return fmt.Errorf("placeholder %q does not match the name", c.Placeholder)
+	}
+	if len(c.Hosts) == 0 {
+		return fmt.Errorf("no hosts")
+	}
+	for _, h := range c.Hosts {
+		p, err := hostpattern.ParsePattern(h)
+		if err != nil {
+			return err
+		}
+		if p.Kind != hostpattern.Exact || p.String() != h {
+			return fmt.Errorf("host %q is not a canonical exact name", h)
+		}
+	}
+	if strings.Count(c.Format, "%s") != 1 || strings.Count(c.Format, "%") != 1 {
+		return fmt.Errorf("format %q must contain %%s exactly once and no other %%", c.Format)
+	}
+	scheme, rest, _ := strings.Cut(c.Source, ":")
+	if (scheme != "file" && scheme != "env") || rest == "" || scheme == "file" && !strings.HasPrefix(rest, "/") {
+		return fmt.Errorf("source %q is not file:/absolute/path or env:NAME", c.Source)
+	}
+	return nil
+}
+
+// Process is the process section: who the workload runs as, its limits,
+// environment and capabilities.
+type Process struct {
+	User         string   `json:"user"` // "inherit", a user name or a numeric uid
+	Limits       Limits   `json:"limits"`
+	EnvPass      []string `json:"env_pass"` // names passed through from the launching environment
+	EnvSet       []EnvVar `json:"env_set"`  // set to fixed values, after EnvPass
+	Capabilities []string `json:"capabilities"`
+}
+
+// EnvVar is one fixed environment variable.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Limits are resource limits; zero means unlimited.
+type Limits struct {
+	MemoryBytes uint64 `json:"memory_bytes"`
+	Pids        uint64 `json:"pids"`
+	MilliCPUs   uint64 `json:"milli_cpus"`
+	OpenFiles   uint64 `json:"open_files"`
+	FileBytes   uint64 `json:"file_bytes"`
+	CPUSeconds  uint64 `json:"cpu_seconds"`
+}
+
+func (p *Process) validate() error {
+	if p.User == "" {
+		return fmt.Errorf("user: empty")
+	}
+	for _, n := range append(append([]string{}, p.EnvPass...), names(p.EnvSet)...) {
+		if !validEnvName(n) {
+			return fmt.Errorf("env: %q is not a variable name", n)
+		}
+	}
+	return nil
+}
+
+func names(vs []EnvVar) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Name
+	}
+	return out
+}

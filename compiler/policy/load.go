@@ -1,0 +1,322 @@
+package policy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/paddock-sh/paddock/policies"
+)
+
+// Result is what loading a policy produced: the policy (nil if it could not
+// be loaded at all), every diagnostic, and the parsed files that diagnostics
+// point into.
+type Result struct {
+	Policy *Policy
+	Diags  hcl.Diagnostics
+	Files  map[string]*hcl.File
+}
+
+// Load reads the policy at path and everything it extends. vars are the
+// values of the policy's variables (policyc --var NAME=VALUE).
+func Load(path string, vars map[string]string) *Result {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return &Result{Diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("%s: %v", path, err)}}}
+	}
+	return LoadSource(path, data, vars)
+}
+
+// LoadBuiltin loads builtin:name.
+func LoadBuiltin(name string, vars map[string]string) *Result {
+	data, err := policies.Read(name)
+	if err != nil {
+		return &Result{Diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: err.Error()}}}
+	}
+	return LoadSource(policies.Prefix+name, data, vars)
+}
+
+// LoadSource loads a policy from memory. display names it in messages; a
+// name starting with builtin: resolves relative extends among the builtins.
+func LoadSource(display string, data []byte, vars map[string]string) *Result {
+	l := &loader{parser: hclparse.NewParser(), seen: map[string]bool{}}
+	root := &node{display: display, name: filepath.Base(display), data: data}
+	if strings.HasPrefix(display, policies.Prefix) {
+		root.name = display
+	} else {
+		l.rootDir = filepath.Dir(display)
+	}
+	l.visit(root, nil)
+	res := &Result{Diags: l.diags, Files: l.parser.Files()}
+	if l.diags.HasErrors() {
+		return res
+	}
+	ctx, diags := l.evalContext(vars)
+	res.Diags = append(res.Diags, diags...)
+	if diags.HasErrors() {
+		return res
+	}
+	p := &Policy{}
+	for _, n := range l.order {
+		d := &decoder{ctx: ctx}
+		frag := d.file(n)
+		res.Diags = append(res.Diags, d.diags...)
+		p.merge(frag)
+		p.Sources = append(p.Sources, Source{Name: n.name, Display: n.display, Data: n.data})
+	}
+	if res.Diags.HasErrors() {
+		return res
+	}
+	res.Diags = append(res.Diags, validate(p)...)
+	res.Policy = p
+	return res
+}
+
+type loader struct {
+	parser  *hclparse.Parser
+	rootDir string
+	seen    map[string]bool // display names already loaded
+	stack   []string        // display names being loaded, for cycles
+	order   []*node         // parents before children
+	vars    []*variable
+	diags   hcl.Diagnostics
+}
+
+type node struct {
+	display string // how messages name the file
+	name    string // how the bundle names it
+	data    []byte
+	file    *hcl.File
+	content *hcl.BodyContent
+}
+
+// visit parses n, loads what it extends, then appends n to the order.
+func (l *loader) visit(n *node, from *hcl.Range) {
+	if l.seen[n.display] {
+		return // reached twice through different parents: load once
+	}
+	for _, s := range l.stack {
+		if s == n.display {
+			l.diags = append(l.diags, errAt(*from, "", "extends cycle: %s extends itself through %s", n.display, strings.Join(append(l.stack, n.display), " -> ")))
+			return
+		}
+	}
+	l.stack = append(l.stack, n.display)
+	defer func() { l.stack = l.stack[:len(l.stack)-1] }()
+
+	var diags hcl.Diagnostics
+	if strings.HasSuffix(n.display, ".json") {
+		n.file, diags = l.parser.ParseJSON(n.data, n.display)
+	} else {
+		n.file, diags = l.parser.ParseHCL(n.data, n.display)
+	}
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return
+	}
+	n.content, diags = n.file.Body.Content(rootSchema)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return
+	}
+	l.diags = append(l.diags, uniqueBlocks(n.content)...)
+	pol := n.content.Blocks.OfType("policy")
+	if len(pol) == 0 {
+		l.diags = append(l.diags, errAt(hcl.Range{Filename: n.display, Start: hcl.InitialPos, End: hcl.InitialPos}, `start the file with policy "NAME" { ... }`, "missing policy block"))
+		return
+	}
+	for _, e := range l.extends(pol[0]) {
+		parent, err := l.resolve(n, e.Value)
+		if err != nil {
+			l.diags = append(l.diags, errAt(e.Range, "", "%v", err))
+			continue
+		}
+		l.visit(parent, &e.Range)
+	}
+	for _, b := range n.content.Blocks.OfType("variable") {
+		l.declare(b)
+	}
+	l.seen[n.display] = true
+	l.order = append(l.order, n)
+}
+
+// extends reads the extends list, which must be literal strings: it decides
+// which files exist before any variable does.
+func (l *loader) extends(b *hcl.Block) []Entry {
+	attrs, diags := b.Body.JustAttributes()
+	_ = diags // the decoder reports unknown attributes later, with the full schema
+	a, ok := attrs["extends"]
+	if !ok {
+		return nil
+	}
+	d := &decoder{}
+	out := d.strings(a, "policy.extends")
+	l.diags = append(l.diags, d.diags...)
+	return out
+}
+
+func (l *loader) resolve(from *node, ref string) (*node, error) {
+	if name, ok := strings.CutPrefix(ref, policies.Prefix); ok {
+		data, err := policies.Read(name)
+		if err != nil {
+			return nil, err
+		}
+		return &node{display: ref, name: ref, data: data}, nil
+	}
+	if strings.HasPrefix(from.display, policies.Prefix) {
+		return nil, fmt.Errorf("builtin policies extend only builtin:NAME, not %q", ref)
+	}
+	if filepath.IsAbs(ref) || ref == "" {
+		return nil, fmt.Errorf("extends %q: give a path relative to this file, or builtin:NAME", ref)
+	}
+	display := filepath.Join(filepath.Dir(from.display), ref)
+	data, err := os.ReadFile(display)
+	if err != nil {
+		return nil, fmt.Errorf("extends %q: %v", ref, err)
+	}
+	name, err := filepath.Rel(l.rootDir, display)
+	if err != nil {
+		name = display
+	}
+	return &node{display: display, name: filepath.ToSlash(name), data: data}, nil
+}
+
+// uniqueBlocks reports blocks that may appear once but appear again.
+func uniqueBlocks(c *hcl.BodyContent) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	first := map[string]*hcl.Block{}
+	labelled := map[string]*hcl.Block{}
+	for _, b := range c.Blocks {
+		if len(b.Labels) > 0 && b.Type != "policy" {
+			key := b.Type + " " + b.Labels[0]
+			if prev, ok := labelled[key]; ok {
+				diags = append(diags, errAt(b.LabelRanges[0], "", "duplicate %s %q; the first is at %s", b.Type, b.Labels[0], where(prev.DefRange)))
+			}
+			labelled[key] = b
+			continue
+		}
+		if prev, ok := first[b.Type]; ok {
+			diags = append(diags, errAt(b.DefRange, "merge the two blocks into one", "duplicate %s block; the first is at %s", b.Type, where(prev.DefRange)))
+		}
+		first[b.Type] = b
+	}
+	return diags
+}
+
+// variable is a variable block: a value the policy author leaves to whoever
+// builds the bundle (policyc --var), with a default.
+type variable struct {
+	name        string
+	def         cty.Value
+	description string
+	rng         hcl.Range
+}
+
+func (l *loader) declare(b *hcl.Block) {
+	content, diags := b.Body.Content(variableSchema)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return
+	}
+	v := &variable{name: b.Labels[0], def: cty.StringVal(""), rng: b.LabelRanges[0]}
+	if !hclIdent(v.name) {
+		l.diags = append(l.diags, errAt(v.rng, "use letters, digits and underscores", "variable name %q is not an identifier", v.name))
+		return
+	}
+	for _, prev := range l.vars {
+		if prev.name == v.name {
+			l.diags = append(l.diags, errAt(v.rng, "", "variable %q is declared twice; the first is at %s", v.name, where(prev.rng)))
+			return
+		}
+	}
+	if a, ok := content.Attributes["default"]; ok {
+		val, diags := a.Expr.Value(nil)
+		l.diags = append(l.diags, diags...)
+		if !diags.HasErrors() {
+			switch {
+			case val.Type() == cty.String:
+			case val.Type().IsTupleType() || val.Type().IsListType():
+				for it := val.ElementIterator(); it.Next(); {
+					if _, e := it.Element(); e.Type() != cty.String {
+						l.diags = append(l.diags, errAt(a.Expr.Range(), "", "a variable's default is a string or a list of strings"))
+						return
+					}
+				}
+			default:
+				l.diags = append(l.diags, errAt(a.Expr.Range(), "", "a variable's default is a string or a list of strings"))
+				return
+			}
+			v.def = val
+		}
+	}
+	if a, ok := content.Attributes["description"]; ok {
+		val, diags := a.Expr.Value(nil)
+		l.diags = append(l.diags, diags...)
+		if !diags.HasErrors() && val.Type() == cty.String {
+			v.description = val.AsString()
+		}
+	}
+	l.vars = append(l.vars, v)
+}
+
+func hclIdent(s string) bool {
+	for i, c := range s {
+		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// evalContext gives expressions the path variables (left as ${...}
+// templates the launcher resolves for the workload's user), env(), concat()
+// and var.NAME.
+func (l *loader) evalContext(given map[string]string) (*hcl.EvalContext, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	vals := map[string]cty.Value{}
+	for _, v := range l.vars {
+		vals[v.name] = v.def
+	}
+	names := make([]string, 0, len(given))
+	for name := range given {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		def, ok := vals[name]
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("--var %s: the policy declares no variable %q", name, name)})
+			continue
+		}
+		raw := given[name]
+		if def.Type() == cty.String {
+			vals[name] = cty.StringVal(raw)
+			continue
+		}
+		var items []cty.Value
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, cty.StringVal(s))
+			}
+		}
+		if len(items) == 0 {
+			vals[name] = cty.ListValEmpty(cty.String)
+		} else {
+			vals[name] = cty.TupleVal(items)
+		}
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(vals)},
+		Functions: functions,
+	}
+	for _, name := range []string{"workspace", "home", "tmp", "user"} {
+		ctx.Variables[name] = cty.StringVal("${" + name + "}")
+	}
+	return ctx, diags
+}
