@@ -48,7 +48,9 @@ type Restriction struct {
 // numbers in doubles do not round masks.
 type Hex uint64
 
-func (h Hex) MarshalText() ([]byte, error) { return []byte("0x" + strconv.FormatUint(uint64(h), 16)), nil }
+func (h Hex) MarshalText() ([]byte, error) {
+	return []byte("0x" + strconv.FormatUint(uint64(h), 16)), nil
+}
 
 func (h *Hex) UnmarshalText(b []byte) error {
 	v, err := strconv.ParseUint(string(b), 0, 64)

@@ -2,9 +2,9 @@ package main
 
 import (
 	"cmp"
-	"slices"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/paddock-sh/paddock/compiler/bundle"
@@ -40,7 +40,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 			"policy": b.Metadata, "filesystem": b.Filesystem, "uncovered_without_daemon": uncovered(b),
 			"network": b.Network, "credentials": redacted(b.Credentials),
 			"syscalls": map[string]any{"errno": b.Syscalls.Errno, "allowed": names(b.Syscalls.Allowed), "denied": names(b.Syscalls.Denied), "restrictions": b.Syscalls.Restrictions},
-			"process": b.Process, "exposure": map[string]any{"score": score, "factors": factors},
+			"process":  b.Process, "exposure": map[string]any{"score": score, "factors": factors},
 		})
 	} else {
 		printPlan(stdout, b, score, factors)
