@@ -135,7 +135,7 @@ func Decode(data []byte, name string) (*Bundle, error) {
 		Format  string `json:"format"`
 		Version int    `json:"version"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&probe); err != nil {
 		return nil, fmt.Errorf("%s: not a Paddock bundle: %w", name, err)
 	}
 	if probe.Format != Format {

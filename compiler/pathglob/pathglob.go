@@ -226,6 +226,10 @@ func relativeError(pattern string) error {
 	case pattern[0] == '.':
 		return bad(pattern, "is relative; write it from \"/\", \"${home}/\" or \"${workspace}/\"")
 	}
+	// Only suggest the any-depth form when it would itself be accepted.
+	if _, err := Parse("**/" + pattern); err != nil {
+		return bad(pattern, "is relative, and even at any depth (\"**/%s\") it would match nearly every path; name what to deny", pattern)
+	}
 	return bad(pattern, "is relative; make it absolute (\"/\", \"${home}/\", \"${workspace}/\") or match at any depth with \"**/%s\"", pattern)
 }
 

@@ -2,8 +2,10 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -49,6 +51,11 @@ func Flatten(diags hcl.Diagnostics) []Diagnostic {
 			warns = append(warns, out)
 		}
 	}
+	bySource := func(a, b Diagnostic) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	}
+	slices.SortStableFunc(errs, bySource)
+	slices.SortStableFunc(warns, bySource)
 	return append(errs, warns...)
 }
 

@@ -70,11 +70,11 @@ func LoadSource(display string, data []byte, vars map[string]string) *Result {
 		p.merge(frag)
 		p.Sources = append(p.Sources, Source{Name: n.name, Display: n.display, Data: n.data})
 	}
-	if res.Diags.HasErrors() {
-		return res
-	}
+	// Validate even after decoding errors, so one run reports every problem.
 	res.Diags = append(res.Diags, validate(p)...)
-	res.Policy = p
+	if !res.Diags.HasErrors() {
+		res.Policy = p
+	}
 	return res
 }
 

@@ -111,10 +111,11 @@ func (v *validator) denyPattern(e Entry) *pathglob.Pattern {
 	if v.template(e) != nil {
 		return nil
 	}
-	if !absoluteTemplate(e.Value) && !strings.HasPrefix(e.Value, "**/") {
+	if strings.HasPrefix(e.Value, "${") && !absoluteTemplate(e.Value) {
 		v.add(errAt(e.Range, relativeHint(e.Value), "%s %q is a relative pattern", e.Field, e.Value))
 		return nil
 	}
+	// pathglob words relative patterns best ("match at any depth with **/x").
 	pat, err := pathglob.Parse(bundle.SampleExpand(e.Value))
 	if err != nil {
 		v.add(errAt(e.Range, "", "%s: %s", e.Field, bundle.UnsampleText(err.Error())))
@@ -328,11 +329,22 @@ func (v *validator) oneOfErrno(e *Entry) {
 // addErr reports a catalogue error, moving its "(did you mean ...)" into
 // the hint line.
 func (v *validator) addErr(e Entry, err error) {
-	msg, hint, _ := strings.Cut(err.Error(), " (did you mean ")
-	if hint != "" {
-		hint = "did you mean " + strings.TrimSuffix(hint, ")")
-	}
+	msg, hint := splitSuggestion(err.Error())
 	v.add(errAt(e.Range, hint, "%s: %s", e.Field, msg))
+}
+
+// splitSuggestion takes "(did you mean X?)" out of a message, wherever it
+// sits, and returns it as a hint.
+func splitSuggestion(s string) (msg, hint string) {
+	i := strings.Index(s, " (did you mean ")
+	if i < 0 {
+		return s, ""
+	}
+	j := strings.Index(s[i:], "?)")
+	if j < 0 {
+		return s, ""
+	}
+	return s[:i] + s[i+j+2:], strings.TrimPrefix(s[i+1:i+j+1], "(")
 }
 
 func (v *validator) restriction(r *Restriction, allowed map[string]bool) {
