@@ -11,7 +11,9 @@ import (
 	"github.com/paddock-sh/paddock/compiler/seccomp"
 )
 
-func rule(field, text string) Rule { return Rule{File: "t.hcl", Line: 1, Col: 1, Field: field, Text: text} }
+func rule(field, text string) Rule {
+	return Rule{File: "t.hcl", Line: 1, Col: 1, Field: field, Text: text}
+}
 
 // testBundle builds a small but complete bundle by hand (the policy package
 // depends on this one, so it cannot be used here).
