@@ -45,8 +45,8 @@ network {
 
 syscalls {
   allow = ["utimensat"]
-  deny  = ["chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "setxattr", "lsetxattr",
-           "removexattr", "lremovexattr", "setxattrat", "removexattrat", "utime", "utimes", "futimesat"]
+  deny = ["chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "setxattr", "lsetxattr",
+  "removexattr", "lremovexattr", "setxattrat", "removexattrat", "utime", "utimes", "futimesat"]
 
   # utimensat with a NULL path acts on an open descriptor (futimens), which
   # Landlock already vetted when the file was opened.

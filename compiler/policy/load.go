@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,9 +27,9 @@ type Result struct {
 // Load reads the policy at path and everything it extends. vars are the
 // values of the policy's variables (policyc --var NAME=VALUE).
 func Load(path string, vars map[string]string) *Result {
-	data, err := os.ReadFile(path)
+	data, err := readSource(path)
 	if err != nil {
-		return &Result{Diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("%s: %v", path, err)}}}
+		return &Result{Diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: err.Error()}}}
 	}
 	return LoadSource(path, data, vars)
 }
@@ -176,7 +177,7 @@ func (l *loader) resolve(from *node, ref string) (*node, error) {
 		return nil, fmt.Errorf("extends %q: give a path relative to this file, or builtin:NAME", ref)
 	}
 	display := filepath.Join(filepath.Dir(from.display), ref)
-	data, err := os.ReadFile(display)
+	data, err := readSource(display)
 	if err != nil {
 		return nil, fmt.Errorf("extends %q: %v", ref, err)
 	}
@@ -185,6 +186,35 @@ func (l *loader) resolve(from *node, ref string) (*node, error) {
 		name = display
 	}
 	return &node{display: display, name: filepath.ToSlash(name), data: data}, nil
+}
+
+// MaxSourceSize bounds a policy file; no policy is anywhere near it.
+const MaxSourceSize = 1 << 20
+
+// readSource reads a policy file. Only regular files are read, checked on
+// the open descriptor, so a policy that extends /dev/zero, a FIFO or a
+// terminal fails at once instead of hanging or exhausting memory.
+func readSource(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > MaxSourceSize {
+		return nil, fmt.Errorf("%s is %d bytes; a policy file is at most %d", path, fi.Size(), MaxSourceSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxSourceSize+1))
+	if err == nil && len(data) > MaxSourceSize {
+		err = fmt.Errorf("%s grew past %d bytes while being read", path, MaxSourceSize)
+	}
+	return data, err
 }
 
 // uniqueBlocks reports blocks that may appear once but appear again.

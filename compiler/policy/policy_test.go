@@ -121,6 +121,8 @@ func TestBadInput(t *testing.T) {
 		{name: "syntax error", src: "policy \"t\" {\n  mode = \n}\n", line: 2, col: 10, msg: "invalid expression"},
 		{name: "unknown builtin", src: "policy \"t\" {\n  extends = [\"builtin:nope\"]\n}\n", line: 2, col: 14, msg: `no builtin policy "nope"`},
 		{name: "absolute extends", src: "policy \"t\" {\n  extends = [\"/etc/x.hcl\"]\n}\n", line: 2, col: 14, msg: "relative to this file"},
+		{name: "extends a device", src: "policy \"t\" {\n  extends = [\"../../../../../../../../dev/zero\"]\n}\n", line: 2, col: 14, msg: "not a regular file"},
+		{name: "extends a directory", src: "policy \"t\" {\n  extends = [\".\"]\n}\n", line: 2, col: 14, msg: "not a regular file"},
 		{name: "unknown --var", src: header, msg: `declares no variable "nope"`, vars: map[string]string{"nope": "1"}},
 		{name: "string where list expected", src: header + "filesystem {\n  read = \"/srv\"\n}\n", line: 5, col: 10, msg: "must be a list of strings"},
 	}
