@@ -85,12 +85,13 @@ func alternatives(checks []Check, deny Action) ([]libseccomp.ArgumentConditions,
 		}
 		arg := uint32(c.Arg)
 		var options []libseccomp.ArgumentConditions // OR of these, each an AND
+		full := c.Mask == math.MaxUint64 || c.Bits == 32 && uint32(c.Mask) == math.MaxUint32
 		switch {
-		case c.Mask == math.MaxUint64 && c.Op == In:
+		case full && c.Op == In:
 			for _, v := range c.Values {
 				options = append(options, libseccomp.ArgumentConditions{{Argument: arg, Operation: libseccomp.Equal, Value: v}})
 			}
-		case c.Mask == math.MaxUint64 && c.Op == NotIn:
+		case full && c.Op == NotIn:
 			var all libseccomp.ArgumentConditions
 			for _, v := range c.Values {
 				all = append(all, libseccomp.Condition{Argument: arg, Operation: libseccomp.NotEqual, Value: v})

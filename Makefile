@@ -1,0 +1,52 @@
+# Paddock's developer entry points. `make help` lists them.
+
+GO      ?= go
+BIN     := bin
+CMDS    := ./compiler/cmd/policyc
+FUZZTIME ?= 60s
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: help deps build test lint generate vmlinux check-generated bench run fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+deps: ## install what is missing (Debian packages, Go modules)
+	@tools/install-deps
+
+build: ## build every binary into bin/
+	$(GO) build -o $(BIN)/ $(CMDS)
+
+test: ## run every test; as root with CI=true, privileged tests never skip
+	$(GO) test -count=1 ./...
+
+lint: ## gofmt, go vet, canonical policy format
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(CMDS) fmt --check policies/*.hcl
+
+generate: ## regenerate generated Go code (bpf2go, protobuf as they arrive)
+	$(GO) generate ./...
+
+vmlinux: ## regenerate vmlinux.h from this kernel's BTF
+	tools/gen-vmlinux
+
+check-generated: ## fail if a committed generated file is stale
+	tools/check-generated
+
+bench: build ## run the benchmarks and write bench/results/
+	@mkdir -p bench/results
+	$(GO) run ./bench/pathlen -o bench/results/pathlen.md
+
+run: deps build ## the main job on the embedded default policy: compile it and explain its decisions
+	@tools/run-default
+
+fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg; \
+	  done; \
+	done
+
+clean: ## remove build output
+	rm -rf $(BIN)
