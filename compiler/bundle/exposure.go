@@ -18,7 +18,7 @@ type Factor struct {
 
 // SampleVars are the stand-in values exposure scoring resolves templates
 // with: a user "agent" working in ~/work.
-var SampleVars = Vars{Workspace: "/home/agent/work", Home: "/home/agent", Tmp: "/tmp/paddock-agent", User: "agent",
+var SampleVars = Vars{Workspace: "/home/agent/repo", Home: "/home/agent", Tmp: "/tmp/paddock-agent", User: "agent",
 	Env: func(string) (string, bool) { return "/home/agent/env", true }}
 
 // Exposure scores how open a bundle is, from 0 (nothing reachable beyond
@@ -60,13 +60,13 @@ var (
 	secretPaths = []string{
 		"/home/agent/.ssh/id_ed25519", "/home/agent/.aws/credentials", "/home/agent/.config/gcloud/credentials.db",
 		"/home/agent/.kube/config", "/home/agent/.docker/config.json", "/home/agent/.git-credentials",
-		"/home/agent/.netrc", "/home/agent/.gnupg/private-keys-v1.d/key", "/home/agent/work/.env",
-		"/home/agent/work/deploy/server.pem", "/home/agent/work/certs/tls.key", "/etc/shadow",
+		"/home/agent/.netrc", "/home/agent/.gnupg/private-keys-v1.d/key", "/home/agent/repo/.env",
+		"/home/agent/repo/deploy/server.pem", "/home/agent/repo/certs/tls.key", "/etc/shadow",
 	}
 	laterPaths = []string{
 		"/home/agent/.bashrc", "/home/agent/.profile", "/home/agent/.zshrc", "/home/agent/.local/bin/git",
-		"/home/agent/work/.git/hooks/pre-commit", "/home/agent/work/.git/config", "/home/agent/.gitconfig",
-		"/home/agent/work/.vscode/tasks.json", "/home/agent/work/.claude/settings.json", "/home/agent/.config/systemd/user/x.service",
+		"/home/agent/repo/.git/hooks/pre-commit", "/home/agent/repo/.git/config", "/home/agent/.gitconfig",
+		"/home/agent/repo/.vscode/tasks.json", "/home/agent/repo/.claude/settings.json", "/home/agent/.config/systemd/user/x.service",
 	}
 )
 

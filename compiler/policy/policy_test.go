@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/paddock-sh/paddock/compiler/bundle"
+	"github.com/paddock-sh/paddock/compiler/internal/badcases"
 	"github.com/paddock-sh/paddock/policies"
 )
 
@@ -60,84 +61,27 @@ func TestShippedPolicies(t *testing.T) {
 }
 
 type badCase struct {
-	name      string
-	src       string
 	line, col int
 	msg, hint string
-	vars      map[string]string
 }
 
 const header = "policy \"t\" {\n  extends = [\"builtin:base\"]\n}\n"
 
-// Each class of bad input gets an error at the offending token, with a
-// message a person can act on and, where one can be guessed, a hint.
+// Each class of bad input (testdata/bad, one file each) gets an error at the
+// offending token, with a message a person can act on and, where one can be
+// guessed, a hint.
 func TestBadInput(t *testing.T) {
-	cases := []badCase{
-		{name: "unknown attribute", src: header + "filesystem {\n  deny_wrte = []\n}\n", line: 5, col: 3, msg: `argument named "deny_wrte" is not expected`, hint: `did you mean "deny_write"?`},
-		{name: "unknown block", src: header + "netwrk {\n}\n", line: 4, col: 1, msg: "unsupported block type", hint: `did you mean "network"?`},
-		{name: "unknown syscall", src: header + "syscalls {\n  allow = [\"ptace\"]\n}\n", line: 5, col: 12, msg: `unknown syscall "ptace"`, hint: `did you mean "ptrace"?`},
-		{name: "unknown group", src: header + "syscalls {\n  deny = [\"@moutn\"]\n}\n", line: 5, col: 11, msg: `unknown syscall group "@moutn"`, hint: `did you mean "@mount"?`},
-		{name: "relative path", src: header + "filesystem {\n  read = [\"src\"]\n}\n", line: 5, col: 11, msg: `"src" is a relative path`, hint: "start it with /"},
-		{name: "tilde path", src: header + "filesystem {\n  write = [\"~/x\"]\n}\n", line: 5, col: 12, msg: "relative path", hint: "write ${home}/x"},
-		{name: "pattern in a grant", src: header + "filesystem {\n  read = [\"/srv/*.txt\"]\n}\n", line: 5, col: 11, msg: "is a pattern; grants are paths"},
-		{name: "unclean path", src: header + "filesystem {\n  read = [\"/srv/../etc\"]\n}\n", line: 5, col: 11, msg: "not a clean path"},
-		{name: "root writable", src: header + "filesystem {\n  write = [\"/\"]\n}\n", line: 5, col: 12, msg: "whole filesystem writable"},
-		{name: "deny everything", src: header + "filesystem {\n  deny = [\"/**\"]\n}\n", line: 5, col: 11, msg: "/**"},
-		{name: "relative deny", src: header + "filesystem {\n  deny = [\"*\"]\n}\n", line: 5, col: 11, msg: "nearly every path"},
-		{name: "unknown path variable", src: header + "filesystem {\n  read = [\"${hom}/x\"]\n}\n", line: 5, col: 14, msg: "unknown variable"},
-		{name: "grant swallowed by deny", src: header + "filesystem {\n  read = [\"${home}/.ssh/known_hosts\"]\n}\n", line: 5, col: 11, msg: "entirely denied by filesystem.deny"},
-		{name: "star host", src: header + "network {\n  allow = [\"*\"]\n}\n", line: 5, col: 12, msg: "matches every host"},
-		{name: "tld wildcard", src: header + "network {\n  allow = [\"*.com\"]\n}\n", line: 5, col: 12, msg: "public suffix"},
-		{name: "private suffix wildcard", src: header + "network {\n  allow = [\"*.github.io\"]\n}\n", line: 5, col: 12, msg: "public suffix"},
-		{name: "url as host", src: header + "network {\n  allow = [\"https://x.example\"]\n}\n", line: 5, col: 12, msg: "URL"},
-		{name: "broad cidr", src: header + "network {\n  allow = [\"10.0.0.0/4\"]\n}\n", line: 5, col: 12, msg: "10.0.0.0/4"},
-		{name: "host allowed and denied", src: header + "network {\n  allow = [\"a.example\"]\n  deny = [\"A.example.\"]\n}\n", line: 6, col: 11, msg: "both allowed and denied", hint: "t.hcl:5"},
-		{name: "bad on_unknown", src: header + "network {\n  on_unknown = \"prompt\"\n}\n", line: 5, col: 16, msg: `must be "deny" or "ask"`},
-		{name: "bad ask_timeout", src: header + "network {\n  ask_timeout = \"2d\"\n}\n", line: 5, col: 17, msg: "not a duration"},
-		{name: "syscall allowed and denied", src: header + "syscalls {\n  allow = [\"acct\"]\n  deny = [\"acct\"]\n}\n", line: 6, col: 11, msg: "both allowed and denied by name"},
-		{name: "restrict not allowed", src: header + "syscalls {\n  restrict \"mount\" {\n    arg = \"flags\"\n    in = [0]\n  }\n}\n", line: 5, col: 12, msg: "does not allow mount"},
-		{name: "restrict unknown arg", src: header + "syscalls {\n  restrict \"socket\" {\n    arg = \"domian\"\n    in = [\"AF_INET\"]\n  }\n}\n", line: 6, col: 11, msg: `no argument "domian"`, hint: `did you mean "domain"?`},
-		{name: "restrict unknown constant", src: header + "syscalls {\n  restrict \"socket\" {\n    arg = \"domain\"\n    in = [\"AF_INTE\"]\n  }\n}\n", line: 7, col: 11, msg: `unknown constant "AF_INTE"`, hint: `"AF_INET"`},
-		{name: "restrict value outside mask", src: header + "syscalls {\n  restrict \"socket\" {\n    arg = \"type\"\n    mask = [\"SOCK_TYPE_MASK\"]\n    in = [\"SOCK_NONBLOCK\"]\n  }\n}\n", line: 8, col: 11, msg: "outside the mask"},
-		{name: "restrict both in and not_in", src: header + "syscalls {\n  restrict \"ioctl\" {\n    arg = \"cmd\"\n    in = [1]\n    not_in = [2]\n  }\n}\n", line: 5, col: 3, msg: "exactly one of in or not_in"},
-		{name: "bad errno", src: header + "syscalls {\n  errno = \"EPRM\"\n}\n", line: 5, col: 11, msg: "not an errno name", hint: `"EPERM"`},
-		{name: "bad mode", src: "policy \"t\" {\n  mode = \"enforcing\"\n}\n", line: 2, col: 10, msg: `must be "enforce" or "audit"`, hint: `"enforce"`},
-		{name: "bad best_effort layer", src: "policy \"t\" {\n  best_effort = [\"landlok\"]\n}\n", line: 2, col: 18, msg: "policy.best_effort[0]", hint: `"landlock"`},
-		{name: "bad policy name", src: "policy \"Bad Name\" {\n}\n", line: 1, col: 8, msg: "not a valid name"},
-		{name: "secret in policy", src: header + "network {\n  allow = [\"api.example.com\"]\n}\ncredential \"x\" {\n  hosts = [\"api.example.com\"]\n  env = \"X_TOKEN\"\n  source = \"ghp_0123456789\"\n}\n", line: 10, col: 12, msg: "does not say where the daemon reads the secret", hint: "a secret never goes in a policy"},
-		{name: "credential host unreachable", src: header + "credential \"x\" {\n  hosts = [\"api.example.com\"]\n  env = \"X_TOKEN\"\n  source = \"env:X\"\n}\n", line: 5, col: 12, msg: "network.allow does not allow this host"},
-		{name: "credential wildcard", src: header + "network {\n  allow = [\"*.example.com\"]\n}\ncredential \"x\" {\n  hosts = [\"*.example.com\"]\n  env = \"X_TOKEN\"\n  source = \"env:X\"\n}\n", line: 8, col: 12, msg: "exact host names"},
-		{name: "credential passed through", src: header + "network {\n  allow = [\"api.example.com\"]\n}\ncredential \"x\" {\n  hosts = [\"api.example.com\"]\n  env = \"X_TOKEN\"\n  source = \"env:X\"\n}\nprocess {\n  env = { pass = [\"X_TOKEN\"] }\n}\n", line: 13, col: 19, msg: "hand the real X_TOKEN to the sandbox"},
-		{name: "credential missing source", src: header + "credential \"x\" {\n  hosts = [\"a.example\"]\n  env = \"X\"\n}\n", line: 4, col: 16, msg: "missing required argument"},
-		{name: "credential bad format", src: header + "network {\n  allow = [\"api.example.com\"]\n}\ncredential \"x\" {\n  hosts = [\"api.example.com\"]\n  env = \"X\"\n  source = \"env:X\"\n  format = \"token\"\n}\n", line: 11, col: 12, msg: "must contain %s exactly once"},
-		{name: "unknown limit", src: header + "process {\n  limits = { memroy = \"1GiB\" }\n}\n", line: 5, col: 14, msg: `no key "memroy"`, hint: `"memory"`},
-		{name: "bad size", src: header + "process {\n  limits = { memory = \"lots\" }\n}\n", line: 5, col: 23, msg: "not a size"},
-		{name: "bad capability", src: header + "process {\n  capabilities = [\"CAP_SYS_ADMN\"]\n}\n", line: 5, col: 19, msg: "not a capability", hint: `"CAP_SYS_ADMIN"`},
-		{name: "bad user", src: header + "process {\n  user = \"Robert'); DROP\"\n}\n", line: 5, col: 10, msg: "not a user"},
-		{name: "bad env name", src: header + "process {\n  env = { pass = [\"A-B\"] }\n}\n", line: 5, col: 19, msg: "not an environment variable name"},
-		{name: "bad env() name", src: header + "filesystem {\n  read = [\"${env(\"A B\")}/x\"]\n}\n", line: 5, col: 14, msg: "not an environment variable name"},
-		{name: "duplicate block", src: header + "network {\n}\nnetwork {\n}\n", line: 6, col: 1, msg: "duplicate network block"},
-		{name: "missing policy block", src: "filesystem {\n}\n", line: 1, col: 1, msg: "missing policy block"},
-		{name: "syntax error", src: "policy \"t\" {\n  mode = \n}\n", line: 2, col: 10, msg: "invalid expression"},
-		{name: "unknown builtin", src: "policy \"t\" {\n  extends = [\"builtin:nope\"]\n}\n", line: 2, col: 14, msg: `no builtin policy "nope"`},
-		{name: "absolute extends", src: "policy \"t\" {\n  extends = [\"/etc/x.hcl\"]\n}\n", line: 2, col: 14, msg: "relative to this file"},
-		{name: "extends a device", src: "policy \"t\" {\n  extends = [\"../../../../../../../../dev/zero\"]\n}\n", line: 2, col: 14, msg: "not a regular file"},
-		{name: "extends a directory", src: "policy \"t\" {\n  extends = [\".\"]\n}\n", line: 2, col: 14, msg: "not a regular file"},
-		{name: "unknown --var", src: header, msg: `declares no variable "nope"`, vars: map[string]string{"nope": "1"}},
-		{name: "string where list expected", src: header + "filesystem {\n  read = \"/srv\"\n}\n", line: 5, col: 10, msg: "must be a list of strings"},
+	cases, err := badcases.Read("testdata/bad")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "t.hcl")
-			if err := os.WriteFile(path, []byte(c.src), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			res := Load(path, c.vars)
+		t.Run(c.Name, func(t *testing.T) {
+			res := Load(c.Path, c.Vars)
 			if res.Policy != nil {
-				t.Fatalf("accepted:\n%s", c.src)
+				t.Fatalf("%s was accepted", c.Path)
 			}
-			expectDiag(t, res.Diags, path, c)
+			expectDiag(t, res.Diags, c.Path, badCase{line: c.Line, col: c.Col, msg: c.Msg, hint: c.Hint})
 		})
 	}
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/paddock-sh/paddock/compiler/internal/badcases"
 	"github.com/paddock-sh/paddock/policies"
 )
 
@@ -278,5 +280,42 @@ func TestGroups(t *testing.T) {
 	}
 	if code, _, stderr := policyc(t, "groups", "@moutn"); code != exitUsage || !strings.Contains(stderr, "@mount") {
 		t.Errorf("groups @moutn: %d %s", code, stderr)
+	}
+}
+
+// Every class of bad input, through the command: exit 1, the error at
+// file:line:col with its message, the hint, and no bundle left behind.
+func TestCheckEveryBadInputClass(t *testing.T) {
+	cases, err := badcases.Read(filepath.Join("..", "..", badcases.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			args := []string{"build", c.Path, "-o", filepath.Join(t.TempDir(), "out.bundle")}
+			for k, v := range c.Vars {
+				args = append(args, "--var", k+"="+v)
+			}
+			code, stdout, stderr := policyc(t, args...)
+			if code != exitPolicy {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitPolicy, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("a failed build printed a summary: %q", stdout)
+			}
+			want := "error: "
+			if c.Line != 0 {
+				want = fmt.Sprintf("%s:%d:%d: error: ", c.Path, c.Line, c.Col)
+			}
+			if !strings.Contains(stderr, want) || !strings.Contains(stderr, c.Msg) {
+				t.Errorf("stderr lacks %q and %q:\n%s", want, c.Msg, stderr)
+			}
+			if c.Hint != "" && !strings.Contains(stderr, "hint: ") {
+				t.Errorf("stderr has no hint:\n%s", stderr)
+			}
+			if _, err := os.Stat(args[3]); err == nil {
+				t.Error("a bundle was written for a bad policy")
+			}
+		})
 	}
 }

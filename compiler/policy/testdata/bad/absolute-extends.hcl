@@ -1,0 +1,4 @@
+policy "t" {
+  extends = ["/etc/x.hcl"]
+}
+# want: 2:14: relative to this file

@@ -1,0 +1,3 @@
+policy "Bad Name" {
+}
+# want: 1:8: not a valid name

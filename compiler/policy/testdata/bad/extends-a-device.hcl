@@ -1,0 +1,4 @@
+policy "t" {
+  extends = ["../../../../../../../../dev/zero"]
+}
+# want: 2:14: not a regular file

@@ -1,0 +1,3 @@
+filesystem {
+}
+# want: 1:1: missing policy block

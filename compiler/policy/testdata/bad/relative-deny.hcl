@@ -1,0 +1,7 @@
+policy "t" {
+  extends = ["builtin:base"]
+}
+filesystem {
+  deny = ["*"]
+}
+# want: 5:11: nearly every path

@@ -1,0 +1,4 @@
+policy "t" {
+  mode = 
+}
+# want: 2:10: invalid expression
