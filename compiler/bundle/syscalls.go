@@ -143,41 +143,40 @@ func (s *Syscalls) Decide(arch *seccomp.Arch, name string, args [6]uint64) (Deci
 	if !act.Blocks() {
 		d.Verdict = VerdictAllow
 	}
+	var denied bool
+	d.Rule, d.Reason, denied = s.why(name, args)
+	if denied && act == seccomp.Log {
+		d.Reason = "audit mode: " + d.Reason + "; the call is logged and runs"
+	}
+	return d, act, nil
+}
+
+// why states which rule decides a call, as enforcement would decide it.
+func (s *Syscalls) why(name string, args [6]uint64) (rule *Rule, reason string, denied bool) {
 	find := func(list []SyscallRule) *Rule {
 		if i := slices.IndexFunc(list, func(r SyscallRule) bool { return r.Name == name }); i >= 0 {
 			return &list[i].Rule
 		}
 		return nil
 	}
-	switch {
-	case act == seccomp.Allow || act == seccomp.Log:
-		d.Rule = find(s.Allowed)
-		d.Reason = fmt.Sprintf("%s is allowed", name)
-		if d.Rule == nil { // audit mode logs what it would deny
-			d.Reason = fmt.Sprintf("%s would be denied; audit mode logs it and lets it run", name)
-		}
-	case name == "clone3":
-		d.Reason = "clone3 always fails with ENOSYS: its flags sit behind a pointer no filter can read, and libc falls back to clone, whose flags are checked"
-	default:
-		d.Reason = fmt.Sprintf("%s fails with %v", name, act)
-		if find(s.Allowed) != nil {
-			for i, r := range s.Restrictions {
-				if r.Syscall == name && !passes(r, args) {
-					d.Rule = &s.Restrictions[i].Rule
-					d.Reason = fmt.Sprintf("%s is allowed only when %s %s [%s]; it fails with %s", name, r.Arg, strings.ReplaceAll(r.Op, "_", " "), strings.Join(r.Names, ", "), r.Errno)
-					break
-				}
-			}
-			if d.Rule == nil && name == "seccomp" {
-				d.Reason = "seccomp() may not create a user-notification listener inside a sandbox"
-			}
-		} else if r := find(s.Denied); r != nil {
-			d.Rule = r
-		} else {
-			d.Reason = fmt.Sprintf("%s is not in any allow rule, so it fails with %v", name, act)
-		}
+	if name == "clone3" {
+		return nil, "clone3 always fails with ENOSYS: its flags sit behind a pointer no filter can read, and libc falls back to clone, whose flags are checked", true
 	}
-	return d, act, nil
+	if allowed := find(s.Allowed); allowed != nil {
+		for i, r := range s.Restrictions {
+			if r.Syscall == name && !passes(r, args) {
+				return &s.Restrictions[i].Rule, fmt.Sprintf("%s is allowed only when %s %s [%s]; otherwise it fails with %s", name, r.Arg, strings.ReplaceAll(r.Op, "_", " "), strings.Join(r.Names, ", "), r.Errno), true
+			}
+		}
+		if name == "seccomp" && args[1]&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+			return nil, "seccomp() may not create a user-notification listener inside a sandbox; it fails with EPERM", true
+		}
+		return allowed, fmt.Sprintf("%s is allowed", name), false
+	}
+	if r := find(s.Denied); r != nil {
+		return r, fmt.Sprintf("%s is denied by %q; it fails with %s", name, r.Text, s.Errno), true
+	}
+	return nil, fmt.Sprintf("%s is not in any allow rule, so it fails with %s", name, s.Errno), true
 }
 
 func passes(r Restriction, args [6]uint64) bool {

@@ -247,6 +247,9 @@ func (c *compiler) syscalls() (bundle.Syscalls, error) {
 		spec.Allowed[name] = nil
 	}
 	for _, r := range c.p.Restrictions {
+		if _, ok := allowed[r.Syscall]; !ok {
+			continue // denied after all: deny wins, the restriction is moot
+		}
 		br := c.restriction(r, s.Errno)
 		s.Restrictions = append(s.Restrictions, br)
 		spec.Allowed[r.Syscall] = append(spec.Allowed[r.Syscall], br.Check())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/internal/badcases"
+	"github.com/paddock-sh/paddock/compiler/seccomp"
 	"github.com/paddock-sh/paddock/policies"
 )
 
@@ -322,5 +323,44 @@ func TestAuditModeLogsInsteadOfBlocking(t *testing.T) {
 	}
 	if b.Metadata.Mode != "audit" {
 		t.Errorf("mode %s", b.Metadata.Mode)
+	}
+	// Nothing is blocked, and the explanation says what enforcement would do.
+	for _, c := range []struct {
+		name string
+		args [6]uint64
+		rule string
+	}{{"ptrace", [6]uint64{}, "syscalls.deny[1]"}, {"socket", [6]uint64{17}, `syscalls.restrict["socket"]`}, {"read", [6]uint64{}, ""}} {
+		d, act, err := b.Syscalls.Decide(seccomp.X86_64, c.name, c.args)
+		if err != nil || d.Verdict != bundle.VerdictAllow || act.Blocks() {
+			t.Errorf("%s: %s %v %v", c.name, d.Verdict, act, err)
+		}
+		if c.rule != "" && (d.Rule == nil || d.Rule.Field != c.rule || !strings.HasPrefix(d.Reason, "audit mode: ")) {
+			t.Errorf("%s: %+v", c.name, d)
+		}
+	}
+}
+
+// A child may deny what a parent restricts: the denial wins and the
+// restriction is dropped, not reported as an error.
+func TestDenyOverParentRestriction(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"a.hcl": "policy \"a\" {\n  extends = [\"builtin:default\"]\n}\nsyscalls {\n  deny = [\"@resources\", \"socket\"]\n}\n"})
+	res := Load(filepath.Join(dir, "a.hcl"), nil)
+	if res.Diags.HasErrors() {
+		t.Fatal(res.Diags.Error())
+	}
+	b, err := Compile(res.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range b.Syscalls.Restrictions {
+		if r.Syscall == "prlimit64" || r.Syscall == "socket" {
+			t.Errorf("restriction on denied %s kept", r.Syscall)
+		}
+	}
+	for _, name := range []string{"prlimit64", "socket"} {
+		d, _, err := b.Syscalls.Decide(seccomp.X86_64, name, [6]uint64{})
+		if err != nil || d.Verdict != bundle.VerdictDeny || d.Rule == nil || d.Rule.File != "a.hcl" {
+			t.Errorf("%s: %+v %v", name, d, err)
+		}
 	}
 }

@@ -281,7 +281,7 @@ func (v *validator) credentials(p *Policy) {
 
 func (v *validator) syscalls(p *Policy) {
 	v.oneOfErrno(p.Errno)
-	allowed := map[string]bool{}
+	allowed := map[string]bool{} // allowed by some rule, before denials
 	byName := map[string]Entry{}
 	for _, e := range p.SyscallAllow {
 		names, err := syscalls.Expand(e.Value)
@@ -300,13 +300,9 @@ func (v *validator) syscalls(p *Policy) {
 		}
 	}
 	for _, e := range p.SyscallDeny {
-		names, err := syscalls.Expand(e.Value)
-		if err != nil {
+		if _, err := syscalls.Expand(e.Value); err != nil {
 			v.addErr(e, err)
 			continue
-		}
-		for _, n := range names {
-			delete(allowed, n)
 		}
 		if a, ok := byName[e.Value]; ok {
 			v.add(errAt(e.Range, fmt.Sprintf("remove one of them (the allow rule is at %s)", where(a.Range)), "syscall %s is both allowed and denied by name", e.Value))
@@ -353,6 +349,8 @@ func (v *validator) restriction(r *Restriction, allowed map[string]bool) {
 		v.addErr(Entry{Value: r.Syscall, Range: r.Range, Field: "syscalls.restrict"}, err)
 		return
 	}
+	// A restriction on a syscall that a deny rule then removes is moot, not
+	// wrong: a child policy may deny what its parent restricts.
 	if !allowed[r.Syscall] {
 		v.add(errAt(r.Range, "allow it in syscalls.allow, or drop this block", "restrict %q: the policy does not allow %s, so there is nothing to restrict", r.Syscall, r.Syscall))
 		return

@@ -133,14 +133,7 @@ func TestProgramAgreesWithDecide(t *testing.T) {
 }
 
 func TestInvariants(t *testing.T) {
-	f, err := Lower(testSpec(t), X86_64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, err := f.Assemble()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, prog := mustAssemble(t, testSpec(t), X86_64)
 	nr := func(name string) uint32 {
 		n, ok := syscalls.Number("x86_64", name)
 		if !ok {
@@ -260,14 +253,7 @@ func TestVerifyRejectsBrokenPrograms(t *testing.T) {
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
-	f, err := Lower(testSpec(t), X86_64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, err := f.Assemble()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, prog := mustAssemble(t, testSpec(t), X86_64)
 	back, err := Unmarshal(Marshal(prog))
 	if err != nil {
 		t.Fatal(err)
@@ -363,4 +349,17 @@ func hasHighGarbage(s Syscall, d Data) bool {
 		}
 	}
 	return false
+}
+
+func mustAssemble(t *testing.T, spec Spec, arch *Arch) (*Filter, []bpf.RawInstruction) {
+	t.Helper()
+	f, err := Lower(spec, arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := f.Assemble()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, prog
 }
