@@ -66,7 +66,7 @@ var (
 	laterPaths = []string{
 		"/home/agent/.bashrc", "/home/agent/.profile", "/home/agent/.zshrc", "/home/agent/.local/bin/git",
 		"/home/agent/repo/.git/hooks/pre-commit", "/home/agent/repo/.git/config", "/home/agent/.gitconfig",
-		"/home/agent/repo/.vscode/tasks.json", "/home/agent/repo/.claude/settings.json", "/home/agent/.config/systemd/user/x.service",
+		"/home/agent/repo/.vscode/tasks.json", "/home/agent/repo/.claude/settings.json", "/home/agent/.claude.json", "/home/agent/.config/systemd/user/x.service",
 	}
 )
 

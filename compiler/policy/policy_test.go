@@ -364,3 +364,26 @@ func TestDenyOverParentRestriction(t *testing.T) {
 		}
 	}
 }
+
+// Generated policies may use HCL's JSON syntax.
+func TestJSONSyntax(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"gen.json": `{
+  "policy": {"gen": {"extends": ["builtin:default"], "mode": "enforce"}},
+  "network": {"allow": ["registry.example.org"]},
+  "filesystem": {"deny": ["${workspace}/private"]}
+}`})
+	res := Load(filepath.Join(dir, "gen.json"), nil)
+	if res.Diags.HasErrors() {
+		t.Fatal(res.Diags.Error())
+	}
+	b, err := Compile(res.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := b.Network.Decide("registry.example.org", 443); d.Verdict != bundle.VerdictRedirect || d.Rule.File != "gen.json" {
+		t.Errorf("%+v", d)
+	}
+	bad := writeFiles(t, map[string]string{"bad.json": `{"policy": {"gen": {}}, "network": {"allow": ["*.com"]}}`})
+	res = Load(filepath.Join(bad, "bad.json"), nil)
+	expectDiag(t, res.Diags, filepath.Join(bad, "bad.json"), badCase{msg: "public suffix", line: 1, col: 47})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -54,6 +55,10 @@ func cmdFmt(args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitOK
 	for _, path := range fs.Args() {
+		if strings.HasSuffix(path, ".json") {
+			fmt.Fprintf(stderr, "policyc fmt: %s: only HCL native syntax is formatted; JSON policies are left as they are\n", path)
+			return exitUsage
+		}
 		src, err := os.ReadFile(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "policyc: %v\n", err)
