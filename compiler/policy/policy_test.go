@@ -61,6 +61,19 @@ func TestShippedPolicies(t *testing.T) {
 	}
 }
 
+func compileFile(t *testing.T, path string) *bundle.Bundle {
+	t.Helper()
+	res := Load(path, nil)
+	if res.Diags.HasErrors() {
+		t.Fatal(res.Diags.Error())
+	}
+	b, err := Compile(res.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 type badCase struct {
 	line, col int
 	msg, hint string
@@ -140,14 +153,7 @@ func TestExtends(t *testing.T) {
 		"org/net.hcl":  "policy \"net\" {\n  extends = [\"base.hcl\"]\n}\nnetwork {\n  allow = [\"git.example.com\"]\n}\n",
 		"team.hcl":     "policy \"team\" {\n  mode = \"enforce\"\n  extends = [\"org/base.hcl\", \"org/net.hcl\"]\n}\nfilesystem {\n  write = [\"${workspace}\"]\n}\n",
 	})
-	res := Load(filepath.Join(dir, "team.hcl"), nil)
-	if res.Diags.HasErrors() {
-		t.Fatal(res.Diags.Error())
-	}
-	b, err := Compile(res.Policy)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := compileFile(t, filepath.Join(dir, "team.hcl"))
 	var srcs []string
 	for _, s := range b.Metadata.Sources {
 		srcs = append(srcs, s.Name)
@@ -309,14 +315,7 @@ func TestDefaultPolicyDecisions(t *testing.T) {
 
 func TestAuditModeLogsInsteadOfBlocking(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"a.hcl": "policy \"a\" {\n  mode = \"audit\"\n  extends = [\"builtin:default\"]\n}\n"})
-	res := Load(filepath.Join(dir, "a.hcl"), nil)
-	if res.Diags.HasErrors() {
-		t.Fatal(res.Diags.Error())
-	}
-	b, err := Compile(res.Policy)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := compileFile(t, filepath.Join(dir, "a.hcl"))
 	score, _ := bundle.Exposure(b)
 	if score < 4 {
 		t.Errorf("audit mode should raise the exposure score, got %.1f", score)
@@ -344,14 +343,7 @@ func TestAuditModeLogsInsteadOfBlocking(t *testing.T) {
 // restriction is dropped, not reported as an error.
 func TestDenyOverParentRestriction(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"a.hcl": "policy \"a\" {\n  extends = [\"builtin:default\"]\n}\nsyscalls {\n  deny = [\"@resources\", \"socket\"]\n}\n"})
-	res := Load(filepath.Join(dir, "a.hcl"), nil)
-	if res.Diags.HasErrors() {
-		t.Fatal(res.Diags.Error())
-	}
-	b, err := Compile(res.Policy)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := compileFile(t, filepath.Join(dir, "a.hcl"))
 	for _, r := range b.Syscalls.Restrictions {
 		if r.Syscall == "prlimit64" || r.Syscall == "socket" {
 			t.Errorf("restriction on denied %s kept", r.Syscall)
@@ -372,18 +364,11 @@ func TestJSONSyntax(t *testing.T) {
   "network": {"allow": ["registry.example.org"]},
   "filesystem": {"deny": ["${workspace}/private"]}
 }`})
-	res := Load(filepath.Join(dir, "gen.json"), nil)
-	if res.Diags.HasErrors() {
-		t.Fatal(res.Diags.Error())
-	}
-	b, err := Compile(res.Policy)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := compileFile(t, filepath.Join(dir, "gen.json"))
 	if d, _ := b.Network.Decide("registry.example.org", 443); d.Verdict != bundle.VerdictRedirect || d.Rule.File != "gen.json" {
 		t.Errorf("%+v", d)
 	}
 	bad := writeFiles(t, map[string]string{"bad.json": `{"policy": {"gen": {}}, "network": {"allow": ["*.com"]}}`})
-	res = Load(filepath.Join(bad, "bad.json"), nil)
+	res := Load(filepath.Join(bad, "bad.json"), nil)
 	expectDiag(t, res.Diags, filepath.Join(bad, "bad.json"), badCase{msg: "public suffix", line: 1, col: 47})
 }
