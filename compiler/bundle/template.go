@@ -27,9 +27,6 @@ func CheckTemplate(t string) error {
 	return err
 }
 
-// UsesVar reports whether t refers to ${name}.
-func UsesVar(t, name string) bool { return strings.Contains(t, "${"+name+"}") }
-
 // Expand resolves a template to an absolute, clean path. With glob set, the
 // substituted values are escaped so a home directory named "a*b" stays a
 // literal in a deny pattern.
