@@ -32,36 +32,11 @@ func CheckTemplate(t string) error {
 // literal in a deny pattern.
 func Expand(t string, v Vars, glob bool) (string, error) {
 	out, err := expand(t, func(name string) (string, error) {
-		var val string
-		switch {
-		case name == "workspace":
-			val = v.Workspace
-		case name == "home":
-			val = v.Home
-		case name == "tmp":
-			val = v.Tmp
-		case name == "user":
-			val = v.User
-		case strings.HasPrefix(name, "env:"):
-			if v.Env == nil {
-				return "", fmt.Errorf("${%s} is not set", name)
-			}
-			s, ok := v.Env(strings.TrimPrefix(name, "env:"))
-			if !ok {
-				return "", fmt.Errorf("${%s} is not set", name)
-			}
-			val = s
-		}
-		if val == "" {
-			return "", fmt.Errorf("${%s} has no value", name)
-		}
-		if strings.ContainsRune(val, 0) {
-			return "", fmt.Errorf("${%s} contains a NUL byte", name)
-		}
-		if glob {
+		val, err := v.value(name)
+		if err == nil && glob {
 			val = escapeGlob(val)
 		}
-		return val, nil
+		return val, err
 	})
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", t, err)
@@ -76,6 +51,47 @@ func Expand(t string, v Vars, glob bool) (string, error) {
 		out = filepath.Clean(out)
 	}
 	return out, nil
+}
+
+// ExpandValue resolves the variables of an environment value, which unlike
+// a path template may resolve to any text.
+func ExpandValue(t string, v Vars) (string, error) {
+	out, err := expand(t, v.value)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", t, err)
+	}
+	return out, nil
+}
+
+// value is the value of one template variable.
+func (v Vars) value(name string) (string, error) {
+	var val string
+	switch {
+	case name == "workspace":
+		val = v.Workspace
+	case name == "home":
+		val = v.Home
+	case name == "tmp":
+		val = v.Tmp
+	case name == "user":
+		val = v.User
+	case strings.HasPrefix(name, "env:"):
+		if v.Env == nil {
+			return "", fmt.Errorf("${%s} is not set", name)
+		}
+		s, ok := v.Env(strings.TrimPrefix(name, "env:"))
+		if !ok {
+			return "", fmt.Errorf("${%s} is not set", name)
+		}
+		val = s
+	}
+	if val == "" {
+		return "", fmt.Errorf("${%s} has no value", name)
+	}
+	if strings.ContainsRune(val, 0) {
+		return "", fmt.Errorf("${%s} contains a NUL byte", name)
+	}
+	return val, nil
 }
 
 func expand(t string, value func(name string) (string, error)) (string, error) {

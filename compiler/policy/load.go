@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/policies"
 )
 
@@ -350,3 +352,40 @@ func (l *loader) evalContext(given map[string]string) (*hcl.EvalContext, hcl.Dia
 	}
 	return ctx, diags
 }
+
+// Open loads what a user names as a policy: builtin:NAME, a policy source
+// (.hcl or .json), or a compiled bundle (.bundle), and returns its bundle.
+// For a source, res carries the diagnostics (also when err is nil, for
+// warnings); a source with errors returns ErrInvalid and res to print.
+func Open(arg string, vars map[string]string) (b *bundle.Bundle, res *Result, err error) {
+	if strings.HasSuffix(arg, ".bundle") {
+		data, err := os.ReadFile(arg)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := bundle.Decode(data, arg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return b, nil, nil
+	}
+	if name, ok := strings.CutPrefix(arg, policies.Prefix); ok {
+		res = LoadBuiltin(name, vars)
+	} else {
+		if _, err := os.Stat(arg); err != nil {
+			return nil, nil, err
+		}
+		res = Load(arg, vars)
+	}
+	if res.Diags.HasErrors() || res.Policy == nil {
+		return nil, res, ErrInvalid
+	}
+	b, err = Compile(res.Policy)
+	if err != nil {
+		return nil, res, fmt.Errorf("%w: %s: %w", ErrInvalid, arg, err)
+	}
+	return b, res, nil
+}
+
+// ErrInvalid marks a policy or bundle that was read but is not valid.
+var ErrInvalid = errors.New("invalid policy")

@@ -410,8 +410,8 @@ func (v *validator) process(p *Policy) {
 		}
 	}
 	for _, e := range p.Capabilities {
-		if !capName.MatchString(e.Value) || !contains(capabilities, e.Value) {
-			v.add(errAt(e.Range, hintFor(e.Value, capabilities), "%s %q is not a capability", e.Field, e.Value))
+		if !capName.MatchString(e.Value) || !contains(bundle.Capabilities, e.Value) {
+			v.add(errAt(e.Range, hintFor(e.Value, bundle.Capabilities), "%s %q is not a capability", e.Field, e.Value))
 		}
 	}
 	for _, l := range p.Limits {

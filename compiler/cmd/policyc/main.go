@@ -155,52 +155,37 @@ type loaded struct {
 // load reads POLICY and compiles it. It prints diagnostics to stderr and
 // returns an exit code when it cannot go on.
 func load(arg string, vars varFlags, allowBundle bool, stderr io.Writer, jsonOut bool) (*loaded, int) {
-	if strings.HasSuffix(arg, ".bundle") {
-		if !allowBundle {
-			fmt.Fprintf(stderr, "policyc: %s is a compiled bundle; give the policy source\n", arg)
-			return nil, exitUsage
-		}
-		data, err := os.ReadFile(arg)
-		if err != nil {
-			fmt.Fprintf(stderr, "policyc: %v\n", err)
-			return nil, exitUsage
-		}
-		b, err := bundle.Decode(data, arg)
-		if err != nil {
-			fmt.Fprintf(stderr, "policyc: %v\n", err)
-			return nil, exitPolicy
-		}
-		return &loaded{bundle: b, base: strings.TrimSuffix(arg, ".bundle")}, 0
+	if strings.HasSuffix(arg, ".bundle") && !allowBundle {
+		fmt.Fprintf(stderr, "policyc: %s is a compiled bundle; give the policy source\n", arg)
+		return nil, exitUsage
 	}
-	var res *policy.Result
-	base := strings.TrimSuffix(strings.TrimSuffix(arg, ".hcl"), ".json")
+	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(arg, ".hcl"), ".json"), ".bundle")
 	if name, ok := strings.CutPrefix(arg, policies.Prefix); ok {
-		res = policy.LoadBuiltin(name, vars)
 		base = name
-	} else {
-		if _, err := os.Stat(arg); err != nil {
+	}
+	b, res, err := policy.Open(arg, vars)
+	if res != nil {
+		diags := policy.Flatten(res.Diags)
+		if jsonOut {
+			if res.Diags.HasErrors() {
+				writeJSON(stderr, map[string]any{"diagnostics": diags})
+			}
+		} else {
+			policy.WriteText(stderr, diags, res.Files, colorful(stderr))
+		}
+	}
+	switch {
+	case err == nil:
+		return &loaded{res: res, bundle: b, base: base}, 0
+	case errors.Is(err, policy.ErrInvalid):
+		if res == nil || !res.Diags.HasErrors() {
 			fmt.Fprintf(stderr, "policyc: %v\n", err)
-			return nil, exitUsage
 		}
-		res = policy.Load(arg, vars)
-	}
-	diags := policy.Flatten(res.Diags)
-	if jsonOut {
-		if res.Diags.HasErrors() {
-			writeJSON(stderr, map[string]any{"diagnostics": diags})
-		}
-	} else {
-		policy.WriteText(stderr, diags, res.Files, colorful(stderr))
-	}
-	if res.Diags.HasErrors() || res.Policy == nil {
 		return &loaded{res: res}, exitPolicy
+	default:
+		fmt.Fprintf(stderr, "policyc: %v\n", err)
+		return nil, exitUsage
 	}
-	b, err := policy.Compile(res.Policy)
-	if err != nil {
-		fmt.Fprintf(stderr, "policyc: %s: %v\n", arg, err)
-		return nil, exitPolicy
-	}
-	return &loaded{res: res, bundle: b, base: base}, 0
 }
 
 // colorful reports whether w is a terminal that wants colour.

@@ -1,0 +1,186 @@
+package launch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/paddock-sh/paddock/agentd/shim"
+)
+
+// Run starts the workload and waits for it. It returns the workload's exit
+// status (128+N for a signal N, as shells report it). The temporary
+// directory is removed afterwards.
+func (l *Launch) Run() (int, error) {
+	defer l.Close()
+	o := l.opts
+
+	// On a terminal the workload gets a fresh pty that the launcher relays:
+	// it never holds a descriptor of the user's terminal, so it cannot type
+	// into it (TIOCSTI) or read what the user types elsewhere.
+	var ptm, pts *os.File
+	stdio := []*os.File{o.Stdin, o.Stdout, o.Stderr}
+	if isTerminal(o.Stdin) || isTerminal(o.Stdout) || isTerminal(o.Stderr) {
+		var err error
+		if ptm, pts, err = pty.Open(); err != nil {
+			return shim.ExitSetup, fmt.Errorf("opening a pty: %w", err)
+		}
+		defer ptm.Close()
+		for i, f := range stdio {
+			if isTerminal(f) {
+				stdio[i] = pts
+			}
+		}
+		for _, f := range []*os.File{o.Stdin, o.Stdout, o.Stderr} {
+			if isTerminal(f) {
+				if ws, err := pty.GetsizeFull(f); err == nil {
+					_ = pty.Setsize(ptm, ws)
+					break
+				}
+			}
+		}
+	}
+
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return shim.ExitSetup, err
+	}
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{shim.Arg0},
+		Env:        []string{},
+		Stdin:      stdio[0],
+		Stdout:     stdio[1],
+		Stderr:     stdio[2],
+		ExtraFiles: []*os.File{specR}, // descriptor 3 = shim.SpecFD
+		SysProcAttr: &syscall.SysProcAttr{
+			Setsid:    true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	if pts != nil {
+		cmd.SysProcAttr.Setctty = true
+		cmd.SysProcAttr.Ctty = ctty(stdio, pts)
+	}
+	if l.MountNS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNS
+	}
+	if l.UserNS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		uid, gid := os.Geteuid(), os.Getegid()
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+	}
+
+	// Signals sent to the launcher go to the workload's process group; the
+	// launcher outlives them and reports the workload's status.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGCONT)
+	defer signal.Stop(sigs)
+
+	err = cmd.Start()
+	specR.Close()
+	if err != nil {
+		specW.Close()
+		if l.UserNS && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EINVAL)) {
+			return shim.ExitSetup, &Error{Layer: "deny-at-launch", Err: fmt.Errorf("masking %d denied entries needs a user namespace, and the kernel refused one (%v); run as root, or with agentd", len(l.Fence.Mounts), err)}
+		}
+		return shim.ExitSetup, fmt.Errorf("starting the sandbox: %w", err)
+	}
+	if pts != nil {
+		pts.Close()
+	}
+	err = json.NewEncoder(specW).Encode(&l.spec)
+	specW.Close()
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return shim.ExitSetup, fmt.Errorf("sending the launch spec: %w", err)
+	}
+
+	var relayDone chan struct{}
+	if ptm != nil {
+		restore := func() {}
+		if isTerminal(o.Stdin) {
+			if old, err := term.MakeRaw(int(o.Stdin.Fd())); err == nil {
+				restore = func() { _ = term.Restore(int(o.Stdin.Fd()), old) }
+			}
+			go func() { _, _ = io.Copy(ptm, o.Stdin) }()
+		}
+		defer restore()
+		out := o.Stdout
+		if !isTerminal(out) {
+			out = o.Stderr
+		}
+		relayDone = make(chan struct{})
+		go func() { _, _ = io.Copy(out, ptm); close(relayDone) }()
+	}
+
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	pgid := cmd.Process.Pid
+	for {
+		select {
+		case s := <-sigs:
+			if s == unix.SIGWINCH {
+				if ptm != nil {
+					for _, f := range []*os.File{o.Stdin, o.Stdout, o.Stderr} {
+						if ws, err := pty.GetsizeFull(f); err == nil {
+							_ = pty.Setsize(ptm, ws)
+							break
+						}
+					}
+				}
+				continue
+			}
+			_ = unix.Kill(-pgid, s.(syscall.Signal))
+		case err := <-waited:
+			if relayDone != nil {
+				// Drain what the workload wrote last; a background process
+				// still holding the pty must not keep the launcher alive.
+				select {
+				case <-relayDone:
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			return exitStatus(cmd, err)
+		}
+	}
+}
+
+func exitStatus(cmd *exec.Cmd, err error) (int, error) {
+	st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		return shim.ExitSetup, err
+	}
+	switch {
+	case st.Exited():
+		return st.ExitStatus(), nil
+	case st.Signaled():
+		return 128 + int(st.Signal()), nil
+	}
+	return shim.ExitSetup, err
+}
+
+// ctty is the child's descriptor number of its controlling terminal.
+func ctty(stdio []*os.File, pts *os.File) int {
+	for i, f := range stdio {
+		if f == pts {
+			return i
+		}
+	}
+	return 0
+}
+
+func isTerminal(f *os.File) bool { return f != nil && term.IsTerminal(int(f.Fd())) }

@@ -1,0 +1,87 @@
+// Command agentctl is Paddock's command line: it runs commands inside a
+// policy's fence.
+//
+//	agentctl run [flags] -- COMMAND [ARGS...]
+//
+// Exit status: the command's own; 125 when the sandbox could not be set up
+// (a bad policy, a layer the kernel lacks); 126 when the command cannot run
+// (not executable, or outside the fence); 127 when it is not found; 2 for a
+// usage error.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/paddock-sh/paddock/agentd/shim"
+)
+
+const exitUsage = 2
+
+const usage = `agentctl: run commands inside a Paddock policy's fence.
+
+Usage:
+  agentctl run [flags] -- COMMAND [ARGS...]   run COMMAND in a sandbox
+  agentctl version                            print the version
+  agentctl help [COMMAND]                     show help
+
+Run 'agentctl run --help' for the run flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	if os.Args[0] == shim.Arg0 {
+		shim.Main() // never returns
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "agentctl %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] == "run" {
+			return cmdRun([]string{"--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "agentctl: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+func newFlags(name, synopsis, about string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: agentctl %s %s\n\n%s\nFlags:\n", name, synopsis, about)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// varFlags collects --var NAME=VALUE.
+type varFlags map[string]string
+
+func (v varFlags) String() string { return "" }
+func (v varFlags) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	v[name] = value
+	return nil
+}
