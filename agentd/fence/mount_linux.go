@@ -98,7 +98,7 @@ func emptySource() (int, error) {
 		return -1, fmt.Errorf("fsopen(tmpfs): %w", err)
 	}
 	defer unix.Close(fs)
-	for _, kv := range [][2]string{{"size", "4k"}, {"nr_inodes", "8"}, {"mode", "0"}} {
+	for _, kv := range [][2]string{{"size", "4k"}, {"nr_inodes", "8"}, {"mode", "700"}} {
 		if err := unix.FsconfigSetString(fs, kv[0], kv[1]); err != nil {
 			return -1, fmt.Errorf("tmpfs %s=%s: %w", kv[0], kv[1], err)
 		}

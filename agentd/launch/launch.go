@@ -117,7 +117,7 @@ func Prepare(o Options) (l *Launch, err error) {
 		}
 	}()
 
-	wl, err := workloadUser(o.User, b.Process.User)
+	wl, err := workloadUser(o.User, b.Process.User, envLookup(o.Environ))
 	if err != nil {
 		return nil, err
 	}
@@ -322,6 +322,10 @@ func refuseInet() ([]bpf.RawInstruction, error) {
 func (l *Launch) planProcess(wl *workload, vars bundle.Vars) error {
 	p := l.opts.Bundle.Process
 	env, err := buildEnv(l.opts.Bundle, vars, l.opts.Environ)
+	if wl.uid != os.Geteuid() {
+		// Another user's session: its identity, not the launcher's.
+		env = override(env, map[string]string{"HOME": wl.home, "USER": wl.name, "LOGNAME": wl.name})
+	}
 	if err != nil {
 		return err
 	}
@@ -403,6 +407,17 @@ func buildEnv(b *bundle.Bundle, vars bundle.Vars, environ []string) ([]string, e
 	return out, nil
 }
 
+// override replaces the values of variables already in env.
+func override(env []string, values map[string]string) []string {
+	for i, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if v, ok := values[name]; ok {
+			env[i] = name + "=" + v
+		}
+	}
+	return env
+}
+
 func envLookup(environ []string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		for i := len(environ) - 1; i >= 0; i-- {
@@ -421,9 +436,11 @@ type workload struct {
 	groupsKept bool
 }
 
-// workloadUser resolves who the workload runs as. Only root can choose
-// another user; root itself always sheds its supplementary groups.
-func workloadUser(flag, policyUser string) (*workload, error) {
+// workloadUser resolves who the workload runs as, and its home: the
+// launching user's $HOME when the workload is that user, else the password
+// database's. Only root can choose another user; root itself always sheds
+// its supplementary groups.
+func workloadUser(flag, policyUser string, env func(string) (string, bool)) (*workload, error) {
 	want := flag
 	if want == "" && policyUser != "inherit" {
 		want = policyUser
@@ -444,6 +461,10 @@ func workloadUser(flag, policyUser string) (*workload, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	w := &workload{name: u.Username, home: u.HomeDir, uid: uid, gid: gid}
+	if h, ok := env("HOME"); ok && filepath.IsAbs(h) && uid == euid {
+		// The launching user's own HOME, as every tool they run sees it.
+		w.home = filepath.Clean(h)
+	}
 	if w.home != "" {
 		if real, err := filepath.EvalSymlinks(w.home); err == nil {
 			w.home = real

@@ -81,6 +81,10 @@ func (l *Launch) Run() (int, error) {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+		// The shim keeps, through its own exec, just what it needs to
+		// mount in the namespace it owns and to empty its bounding set;
+		// it drops both before the workload runs.
+		cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
 	}
 
 	// Signals sent to the launcher go to the workload's process group; the

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/paddock-sh/paddock/compiler/seccomp/internal/int80"
+	"github.com/paddock-sh/paddock/internal/int80"
 	"github.com/paddock-sh/paddock/compiler/syscalls"
 )
 

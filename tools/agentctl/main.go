@@ -10,6 +10,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,6 +72,23 @@ func newFlags(name, synopsis, about string, stdout io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// parse parses flags: --help prints usage on stdout and exits 0; a bad flag
+// is reported on stderr with exit status 2.
+func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, done bool) {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(stdout)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return 0, true
+	case err != nil:
+		fmt.Fprintf(stderr, "agentctl %s: %v (see agentctl %s --help)\n", fs.Name(), err, fs.Name())
+		return exitUsage, true
+	}
+	return 0, false
 }
 
 // varFlags collects --var NAME=VALUE.

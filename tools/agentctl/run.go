@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -42,11 +40,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "do not report degraded layers and uncovered rules on stderr")
 	vars := varFlags{}
 	fs.Var(vars, "var", "set a policy variable, NAME=VALUE (lists: comma-separated); repeatable")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	fs.BoolVar(quiet, "q", false, "short for --quiet")
+	if code, done := parse(fs, args, stdout, stderr); done {
+		return code
 	}
 	argv := fs.Args()
 	if len(argv) == 0 && !*explain {
