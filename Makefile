@@ -2,7 +2,7 @@
 
 GO      ?= go
 BIN     := bin
-CMDS    := ./compiler/cmd/policyc
+CMDS    := ./compiler/cmd/policyc ./tools/agentctl ./agentd/cmd/paddock-shim
 FUZZTIME ?= 60s
 export PATH := /usr/local/go/bin:$(PATH)
 
@@ -23,7 +23,7 @@ test: ## run every test; as root with CI=true, privileged tests never skip
 lint: ## gofmt, go vet, canonical policy format
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run $(CMDS) fmt --check policies/*.hcl
+	$(GO) run ./compiler/cmd/policyc fmt --check policies/*.hcl
 
 generate: ## regenerate generated Go code (bpf2go, protobuf as they arrive)
 	$(GO) generate ./...

@@ -68,6 +68,7 @@ type Launch struct {
 	opts       Options
 	spec       shim.Spec
 	tmp        string
+	shim       string
 	bestEffort map[string]bool
 }
 
@@ -117,6 +118,9 @@ func Prepare(o Options) (l *Launch, err error) {
 		}
 	}()
 
+	if l.shim, err = shimPath(); err != nil {
+		return nil, err
+	}
 	wl, err := workloadUser(o.User, b.Process.User, envLookup(o.Environ))
 	if err != nil {
 		return nil, err
@@ -142,7 +146,7 @@ func Prepare(o Options) (l *Launch, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("filesystem: %w", err)
 	}
-	if l.Fence, err = fence.Build(rfs, []string{wl.home, ws}, fence.DefaultLimits); err != nil {
+	if l.Fence, err = planFence(rfs, []string{wl.home, ws}, defaultLimits); err != nil {
 		return nil, err
 	}
 
@@ -524,6 +528,23 @@ func workdir(ws string) string {
 		}
 	}
 	return ws
+}
+
+// ShimName is the shim's binary, installed beside agentctl.
+const ShimName = "paddock-shim"
+
+// shimPath finds the shim beside the running executable.
+func shimPath() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding %s: %w", ShimName, err)
+	}
+	p := filepath.Join(filepath.Dir(exe), ShimName)
+	st, err := os.Stat(p)
+	if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("%s is not installed beside %s (make build puts both in bin/)", ShimName, exe)
+	}
+	return p, nil
 }
 
 // Close removes what Prepare created.

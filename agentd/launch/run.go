@@ -56,7 +56,7 @@ func (l *Launch) Run() (int, error) {
 		return shim.ExitSetup, err
 	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       l.shim,
 		Args:       []string{shim.Arg0},
 		Env:        []string{},
 		Stdin:      stdio[0],

@@ -33,7 +33,7 @@ import (
 
 	"github.com/paddock-sh/paddock/agentd/fence"
 	"github.com/paddock-sh/paddock/agentd/landlock"
-	"github.com/paddock-sh/paddock/compiler/seccomp"
+	"github.com/paddock-sh/paddock/agentd/seccomp"
 )
 
 // Arg0 marks the binary's re-execution as the shim.
@@ -200,7 +200,7 @@ func applyLandlock(l *Landlock, plan *fence.Plan) error {
 
 func installSeccomp(progs [][]uint64) error {
 	for i, p := range progs {
-		if err := seccomp.Install(unpack(p), seccomp.TSync|seccomp.LogActions); err != nil {
+		if err := seccomp.Load(unpack(p), seccomp.TSync|seccomp.LogActions); err != nil {
 			return fmt.Errorf("seccomp program %d: %w", i+1, err)
 		}
 	}

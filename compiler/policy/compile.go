@@ -76,14 +76,13 @@ func (c *compiler) metadata() bundle.Metadata {
 		Sources:     []bundle.Source{},
 		BestEffort:  []string{},
 	}
-	all := sha256.New()
+	all := newSourceHash()
 	for _, s := range c.p.Sources {
 		sum := sha256.Sum256(s.Data)
 		m.Sources = append(m.Sources, bundle.Source{Name: s.Name, SHA256: hex.EncodeToString(sum[:])})
-		fmt.Fprintf(all, "%s\x00%d\x00", s.Name, len(s.Data))
-		all.Write(s.Data)
+		all.add(s.Name, s.Data)
 	}
-	m.SourceSHA256 = hex.EncodeToString(all.Sum(nil))
+	m.SourceSHA256 = all.sum()
 	for _, e := range c.p.BestEffort {
 		if !slices.Contains(m.BestEffort, e.Value) {
 			m.BestEffort = append(m.BestEffort, e.Value)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	seccompload "github.com/paddock-sh/paddock/agentd/seccomp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,7 +96,10 @@ func installDefault() error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return err
 	}
-	return seccomp.Install(insns, seccomp.TSync|seccomp.LogActions)
+	if err := seccomp.Verify(insns); err != nil {
+		return err
+	}
+	return seccompload.Load(insns, seccompload.TSync|seccompload.LogActions)
 }
 
 func TestDefaultBundleInKernel(t *testing.T) {

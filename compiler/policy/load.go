@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +17,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/paddock-sh/paddock/compiler/bundle"
+	"github.com/paddock-sh/paddock/compiler/syscalls"
 	"github.com/paddock-sh/paddock/policies"
+	"github.com/paddock-sh/paddock/policies/compiled"
 )
 
 // Result is what loading a policy produced: the policy (nil if it could not
@@ -370,6 +375,9 @@ func Open(arg string, vars map[string]string) (b *bundle.Bundle, res *Result, er
 		return b, nil, nil
 	}
 	if name, ok := strings.CutPrefix(arg, policies.Prefix); ok {
+		if b := precompiled(name); b != nil && len(vars) == 0 {
+			return b, nil, nil
+		}
 		res = LoadBuiltin(name, vars)
 	} else {
 		if _, err := os.Stat(arg); err != nil {
@@ -389,3 +397,42 @@ func Open(arg string, vars map[string]string) (b *bundle.Bundle, res *Result, er
 
 // ErrInvalid marks a policy or bundle that was read but is not valid.
 var ErrInvalid = errors.New("invalid policy")
+
+// precompiled returns the build-time bundle of builtin:name if it was
+// compiled, by this compiler, from exactly the sources embedded now.
+func precompiled(name string) *bundle.Bundle {
+	b, ok := compiled.Bundles[name]
+	if !ok || b.Metadata.Compiler != CompilerVersion || b.Metadata.Catalogue != syscalls.CatalogueVersion {
+		return nil
+	}
+	all := newSourceHash()
+	for _, src := range b.Metadata.Sources {
+		n, ok := strings.CutPrefix(src.Name, policies.Prefix)
+		if !ok {
+			return nil
+		}
+		data, err := policies.Read(n)
+		if err != nil {
+			return nil
+		}
+		all.add(src.Name, data)
+	}
+	if all.sum() != b.Metadata.SourceSHA256 {
+		return nil
+	}
+	c := *b
+	return &c
+}
+
+// sourceHash is Metadata.SourceSHA256: every source's name, length and
+// content, in load order.
+type sourceHash struct{ h hash.Hash }
+
+func newSourceHash() sourceHash { return sourceHash{sha256.New()} }
+
+func (s sourceHash) add(name string, data []byte) {
+	fmt.Fprintf(s.h, "%s\x00%d\x00", name, len(data))
+	s.h.Write(data)
+}
+
+func (s sourceHash) sum() string { return hex.EncodeToString(s.h.Sum(nil)) }

@@ -16,8 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/paddock-sh/paddock/internal/int80"
+	loader "github.com/paddock-sh/paddock/agentd/seccomp"
 	"github.com/paddock-sh/paddock/compiler/syscalls"
+	"github.com/paddock-sh/paddock/internal/int80"
 )
 
 // The kernel tests run probes in a child process (a re-executed test binary),
@@ -116,7 +117,10 @@ func installTestFilter() error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return err
 	}
-	return Install(prog, TSync|LogActions)
+	if err := Verify(prog); err != nil {
+		return err
+	}
+	return loader.Load(prog, loader.TSync|loader.LogActions)
 }
 
 // child runs in the re-executed binary. Modes: "probes" and "probes-bare"

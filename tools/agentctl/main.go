@@ -16,8 +16,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
-	"github.com/paddock-sh/paddock/agentd/shim"
 )
 
 const exitUsage = 2
@@ -36,9 +34,6 @@ Run 'agentctl run --help' for the run flags.
 var version = "0.1.0-dev"
 
 func main() {
-	if os.Args[0] == shim.Arg0 {
-		shim.Main() // never returns
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -131,7 +131,7 @@ func printPlan(w io.Writer, l *launch.Launch) {
 		if g.Note != "" {
 			note = "  [" + g.Note + "]"
 		}
-		p("  %-40s %s%s", g.Path, g.Access, note)
+		p("  %-40s %s%s", g.Path, strings.Join(g.Rights, ","), note)
 	}
 	if len(l.Fence.Skipped) > 0 {
 		p("Grants not applied")
