@@ -38,7 +38,7 @@ bench: build ## run the benchmarks and write bench/results/
 	@mkdir -p bench/results
 	$(GO) run ./bench/pathlen -o bench/results/pathlen.md
 
-run: deps build ## the main job on the embedded default policy: compile it and explain its decisions
+run: deps build ## the main job: a shell inside the embedded default policy's fence (this directory is the workspace)
 	@tools/run-default
 
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each

@@ -38,7 +38,7 @@ func TestEscapeCredentialCanaries(t *testing.T) {
 		}
 		s.noLeak(s.probeRun("read", paths...), "direct reads")
 		s.noLeak(s.probeRun("find", s.home, s.ws), "a sweep of home and workspace")
-		s.noLeak(s.run("/bin/sh", "-c", "cat .env* */.env* config/* deploy/* 2>&1; grep -r CANARY . "+s.home+" 2>&1; tar cf - . 2>/dev/null | strings | grep CANARY"), "shell tools")
+		s.noLeak(s.run("/bin/sh", "-c", "cat .env* */.env* config/* deploy/* 2>&1; grep -r CANARY . "+s.home+" 2>&1; tar cf - . 2>/dev/null | grep -a CANARY"), "shell tools")
 	})
 }
 
