@@ -33,6 +33,8 @@ type Options struct {
 	Workspace string   // "" means the current directory
 	User      string   // run as this user (name or uid; root only); "" means the policy's process.user
 	Environ   []string // the launching environment, the only source of passed variables
+	// Shim is the paddock-shim binary; "" means beside the running executable.
+	Shim string
 	// Stdin, Stdout and Stderr default to the launcher's own.
 	Stdin, Stdout, Stderr *os.File
 }
@@ -108,18 +110,21 @@ func Prepare(o Options) (l *Launch, err error) {
 		o.Stderr = os.Stderr
 	}
 	b := o.Bundle
-	l = &Launch{Policy: b.Metadata.Policy, Bundle: b.Checksum, opts: o, Warnings: []string{}, bestEffort: map[string]bool{}}
+	created := &Launch{Policy: b.Metadata.Policy, Bundle: b.Checksum, opts: o, Warnings: []string{}, bestEffort: map[string]bool{}}
+	l = created
 	for _, layer := range b.Metadata.BestEffort {
 		l.bestEffort[layer] = true
 	}
 	defer func() {
 		if err != nil {
-			l.Close()
+			created.Close()
 		}
 	}()
 
-	if l.shim, err = shimPath(); err != nil {
-		return nil, err
+	if l.shim = o.Shim; l.shim == "" {
+		if l.shim, err = shimPath(); err != nil {
+			return nil, err
+		}
 	}
 	wl, err := workloadUser(o.User, b.Process.User, envLookup(o.Environ))
 	if err != nil {

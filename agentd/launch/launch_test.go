@@ -1,0 +1,93 @@
+package launch
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/paddock-sh/paddock/compiler/bundle"
+	"github.com/paddock-sh/paddock/compiler/policy"
+)
+
+func prepare(t *testing.T, b *bundle.Bundle) (*Launch, error) {
+	t.Helper()
+	l, err := Prepare(Options{Bundle: b, Argv: []string{"/bin/true"}, Workspace: t.TempDir(), Shim: "/bin/true",
+		Environ: []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin", "LEAK=secret-value", "ANTHROPIC_API_KEY=sk-real"}})
+	if l != nil {
+		t.Cleanup(func() { l.Close() })
+	}
+	return l, err
+}
+
+func builtin(t *testing.T, name string) *bundle.Bundle {
+	t.Helper()
+	b, _, err := policy.Open("builtin:"+name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestPrepareFailsClosedOnMissingLayer(t *testing.T) {
+	b := builtin(t, "default")
+	b.Process.Limits.MilliCPUs = 500 // needs a cgroup, which only agentd has
+	_, err := prepare(t, b)
+	var le *Error
+	if !errors.As(err, &le) || le.Layer != "limits" || !strings.Contains(err.Error(), "best_effort") {
+		t.Fatalf("a layer that cannot be applied must stop the launch and name itself: %v", err)
+	}
+	b.Metadata.BestEffort = []string{"limits"}
+	l, err := prepare(t, b)
+	if err != nil {
+		t.Fatalf("with limits under best_effort the launch goes on: %v", err)
+	}
+	var found bool
+	for _, layer := range l.Layers {
+		found = found || (layer.Name == "limits" && layer.State == Degraded)
+	}
+	if !found {
+		t.Errorf("the degraded layer must be reported: %+v", l.Layers)
+	}
+}
+
+func TestPrepareEnvironment(t *testing.T) {
+	l, err := prepare(t, builtin(t, "claude-code"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Join(l.spec.Env, "\n")
+	for _, bad := range []string{"LEAK=", "sk-real"} {
+		if strings.Contains(env, bad) {
+			t.Errorf("%q reached the workload's environment:\n%s", bad, env)
+		}
+	}
+	for _, want := range []string{"ANTHROPIC_API_KEY=paddock:cred:anthropic", "PATH=/usr/bin:/bin", "TMPDIR=" + l.Vars.Tmp} {
+		if !strings.Contains(env, want) {
+			t.Errorf("missing %q:\n%s", want, env)
+		}
+	}
+	tmp := l.Vars.Tmp
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("the private temporary directory must be removed: %v", err)
+	}
+}
+
+func TestPrepareRefusesNetworkWithoutDaemon(t *testing.T) {
+	l, err := prepare(t, builtin(t, "default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.spec.Seccomp) != 2 {
+		t.Fatalf("want the policy's program and the network refusal, got %d programs", len(l.spec.Seccomp))
+	}
+	for _, layer := range l.Layers {
+		if layer.Name == "network" && layer.State != Refused {
+			t.Errorf("network layer: %+v", layer)
+		}
+	}
+}
