@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -65,7 +66,7 @@ var functions = map[string]function.Function{
 		Type:   function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
-			if !envName.MatchString(name) {
+			if !envName().MatchString(name) {
 				return cty.NilVal, fmt.Errorf("%q is not an environment variable name", name)
 			}
 			return cty.StringVal("${env:" + name + "}"), nil
@@ -73,4 +74,10 @@ var functions = map[string]function.Function{
 	}),
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// lazyRegexp compiles a pattern on first use, so starting a binary that
+// links the compiler costs nothing until a policy is compiled.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
+}

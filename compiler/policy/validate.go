@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +41,7 @@ func (v *validator) oneOf(e *Entry, allowed ...string) {
 }
 
 func (v *validator) settings(p *Policy) {
-	if !policyName.MatchString(p.Name) {
+	if !policyName().MatchString(p.Name) {
 		v.add(errAt(p.NameRange, "use lower-case letters, digits, '-' and '_', starting with a letter", "policy name %q is not a valid name", p.Name))
 	}
 	v.oneOf(p.Mode, bundle.ModeEnforce, bundle.ModeAudit)
@@ -51,7 +50,7 @@ func (v *validator) settings(p *Policy) {
 	}
 }
 
-var policyName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+var policyName = lazyRegexp(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // filesystem: grants are absolute trees, deny rules are patterns, and no rule
 // may make another meaningless.
@@ -194,8 +193,8 @@ func askTimeout(s string) (int, error) {
 }
 
 var (
-	credName   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	credName   = lazyRegexp(`^[a-z][a-z0-9_-]{0,62}$`)
+	headerName = lazyRegexp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	methods    = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 )
 
@@ -227,7 +226,7 @@ func (v *validator) credentials(p *Policy) {
 			continue
 		}
 		names[c.Name] = c
-		if !credName.MatchString(c.Name) {
+		if !credName().MatchString(c.Name) {
 			v.add(errAt(c.Range, "use lower-case letters, digits, '-' and '_'", "credential name %q is not a valid name", c.Name))
 		}
 		for _, h := range c.Hosts {
@@ -242,7 +241,7 @@ func (v *validator) credentials(p *Policy) {
 			}
 		}
 		if c.Env != nil {
-			if !envName.MatchString(c.Env.Value) {
+			if !envName().MatchString(c.Env.Value) {
 				v.add(errAt(c.Env.Range, "", "%s %q is not an environment variable name", c.Env.Field, c.Env.Value))
 			} else if prev, ok := envs[c.Env.Value]; ok {
 				v.add(errAt(c.Env.Range, "", "credentials %q and %q both use %s", prev.Name, c.Name, c.Env.Value))
@@ -251,7 +250,7 @@ func (v *validator) credentials(p *Policy) {
 			}
 			envs[c.Env.Value] = c
 		}
-		if c.Header != nil && !headerName.MatchString(c.Header.Value) {
+		if c.Header != nil && !headerName().MatchString(c.Header.Value) {
 			v.add(errAt(c.Header.Range, "", "%s %q is not an HTTP header name", c.Header.Field, c.Header.Value))
 		}
 		if c.Format != nil && (strings.Count(c.Format.Value, "%s") != 1 || strings.Count(c.Format.Value, "%") != 1) {
@@ -261,7 +260,7 @@ func (v *validator) credentials(p *Policy) {
 			scheme, rest, _ := strings.Cut(c.Source.Value, ":")
 			switch {
 			case scheme == "file" && strings.HasPrefix(rest, "/"):
-			case scheme == "env" && envName.MatchString(rest):
+			case scheme == "env" && envName().MatchString(rest):
 			default:
 				v.add(errAt(c.Source.Range, `write "file:/path/readable/by/root/only" or "env:NAME" (the daemon's environment); a secret never goes in a policy`, "%s %q does not say where the daemon reads the secret", c.Source.Field, c.Source.Value))
 			}
@@ -401,16 +400,16 @@ func (v *validator) values(es []Entry, acc uint64) (uint64, bool) {
 	return acc, ok
 }
 
-var capName = regexp.MustCompile(`^CAP_[A-Z_]+$`)
+var capName = lazyRegexp(`^CAP_[A-Z_]+$`)
 
 func (v *validator) process(p *Policy) {
 	if e := p.User; e != nil && e.Value != "inherit" {
-		if _, err := strconv.ParseUint(e.Value, 10, 32); err != nil && !userName.MatchString(e.Value) {
+		if _, err := strconv.ParseUint(e.Value, 10, 32); err != nil && !userName().MatchString(e.Value) {
 			v.add(errAt(e.Range, `"inherit", a user name or a numeric uid`, "%s %q is not a user", e.Field, e.Value))
 		}
 	}
 	for _, e := range p.Capabilities {
-		if !capName.MatchString(e.Value) || !contains(bundle.Capabilities, e.Value) {
+		if !capName().MatchString(e.Value) || !contains(bundle.Capabilities, e.Value) {
 			v.add(errAt(e.Range, hintFor(e.Value, bundle.Capabilities), "%s %q is not a capability", e.Field, e.Value))
 		}
 	}
@@ -420,12 +419,12 @@ func (v *validator) process(p *Policy) {
 		}
 	}
 	for _, e := range p.EnvPass {
-		if !envName.MatchString(e.Value) {
+		if !envName().MatchString(e.Value) {
 			v.add(errAt(e.Range, "", "%s %q is not an environment variable name", e.Field, e.Value))
 		}
 	}
 	for _, s := range p.EnvSet {
-		if !envName.MatchString(s.Name) {
+		if !envName().MatchString(s.Name) {
 			v.add(errAt(s.Value.Range, "", "process.env.set: %q is not an environment variable name", s.Name))
 		}
 		if err := bundle.CheckTemplate(s.Value.Value); err != nil {
@@ -434,7 +433,7 @@ func (v *validator) process(p *Policy) {
 	}
 }
 
-var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}\$?$`)
+var userName = lazyRegexp(`^[a-z_][a-z0-9_-]{0,31}\$?$`)
 
 func hintFor(input string, candidates []string) string {
 	if n := suggest.Nearest(input, candidates); n != "" {

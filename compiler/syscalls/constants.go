@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"github.com/paddock-sh/paddock/compiler/suggest"
+	"sync"
 
 	"fmt"
 	"maps"
@@ -474,24 +475,24 @@ var constants = []constant{
 	{"SIGXFSZ", uint64(unix.SIGXFSZ)},
 }
 
-var constantIndex = func() map[string]uint64 {
+var constantIndex = sync.OnceValue(func() map[string]uint64 {
 	idx := make(map[string]uint64, len(constants))
 	for _, c := range constants {
 		idx[c.name] = c.value
 	}
 	return idx
-}()
+})
 
 // Constant is the value of a symbolic name an argument rule may use, such as
 // "AF_INET" or "CLONE_NEWUSER". Names are case-sensitive.
 func Constant(name string) (uint64, bool) {
-	v, ok := constantIndex[name]
+	v, ok := constantIndex()[name]
 	return v, ok
 }
 
 // ConstantNames lists every symbolic constant, sorted.
 func ConstantNames() []string {
-	return slices.Sorted(maps.Keys(constantIndex))
+	return slices.Sorted(maps.Keys(constantIndex()))
 }
 
 // ParseValue reads an argument value: a constant name ("AF_INET"), a decimal
@@ -524,7 +525,7 @@ func parseOne(s string) (uint64, error) {
 		}
 		return v, nil
 	}
-	if v, ok := constantIndex[s]; ok {
+	if v, ok := constantIndex()[s]; ok {
 		return v, nil
 	}
 	return 0, fmt.Errorf("unknown constant %q%s", s, suggest.DidYouMean(s, ConstantNames()))

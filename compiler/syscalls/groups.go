@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"github.com/paddock-sh/paddock/compiler/suggest"
+	"sync"
 
 	"fmt"
 	"maps"
@@ -28,7 +29,7 @@ var tables = map[string]*arch.Info{
 	"x86_64":  arch.X86_64,
 }
 
-var groupIndex = func() map[string]*Group {
+var groupIndex = sync.OnceValue(func() map[string]*Group {
 	idx := make(map[string]*Group, len(catalogue))
 	for i := range catalogue {
 		g := &catalogue[i]
@@ -38,7 +39,7 @@ var groupIndex = func() map[string]*Group {
 		idx[g.Name] = g
 	}
 	return idx
-}()
+})
 
 func knownNames() []string {
 	set := map[string]bool{}
@@ -53,15 +54,15 @@ func knownNames() []string {
 // Groups returns every group of the catalogue, sorted by name.
 func Groups() []Group {
 	out := make([]Group, 0, len(catalogue))
-	for _, name := range slices.Sorted(maps.Keys(groupIndex)) {
-		out = append(out, copyGroup(groupIndex[name]))
+	for _, name := range slices.Sorted(maps.Keys(groupIndex())) {
+		out = append(out, copyGroup(groupIndex()[name]))
 	}
 	return out
 }
 
 // Lookup finds a group by its name, leading '@' included.
 func Lookup(name string) (Group, bool) {
-	g, ok := groupIndex[name]
+	g, ok := groupIndex()[name]
 	if !ok {
 		return Group{}, false
 	}
@@ -80,7 +81,7 @@ func copyGroup(g *Group) Group {
 // suggests the nearest known syscall or group.
 func Expand(name string) ([]string, error) {
 	if strings.HasPrefix(name, "@") {
-		if _, ok := groupIndex[name]; !ok {
+		if _, ok := groupIndex()[name]; !ok {
 			return nil, fmt.Errorf("unknown syscall group %q%s", name, suggest.DidYouMean(name, allNames()))
 		}
 		set := map[string]bool{}
@@ -101,7 +102,7 @@ func expandInto(name string, set map[string]bool, path []string) error {
 	if slices.Contains(path, name) {
 		return fmt.Errorf("syscall group %q includes itself (%s)", name, strings.Join(append(path, name), " -> "))
 	}
-	g, ok := groupIndex[name]
+	g, ok := groupIndex()[name]
 	if !ok {
 		return fmt.Errorf("unknown syscall group %q", name)
 	}
@@ -119,7 +120,7 @@ func expandInto(name string, set map[string]bool, path []string) error {
 // allNames lists every syscall and group name, for suggestions.
 func allNames() []string {
 	names := knownNames()
-	for name := range groupIndex {
+	for name := range groupIndex() {
 		names = append(names, name)
 	}
 	return names
