@@ -37,6 +37,7 @@ check-generated: ## fail if a committed generated file is stale
 bench: build ## run the benchmarks and write bench/results/
 	@mkdir -p bench/results
 	$(GO) run ./bench/pathlen -o bench/results/pathlen.md
+	$(GO) run ./bench/launch -o bench/results/launch.md
 
 run: deps build ## the main job: a shell inside the embedded default policy's fence (this directory is the workspace)
 	@tools/run-default
