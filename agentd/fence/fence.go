@@ -72,9 +72,6 @@ type Mount struct {
 	Rule string `json:"rule,omitempty"`
 }
 
-// NeedsNamespace reports whether the launch must mount anything.
-func (p *Plan) NeedsNamespace() bool { return len(p.Mounts) > 0 }
-
 // OpenNoFollow opens path with O_PATH, refusing a symbolic link in any
 // component, so a grant always lands on the tree it names.
 func OpenNoFollow(path string) (int, error) {

@@ -41,10 +41,8 @@ const FileRights = ll.AccessFSExecute | ll.AccessFSWriteFile | ll.AccessFSReadFi
 
 // Network rights and scopes.
 const (
-	NetTCP        = ll.AccessNetBindTCP | ll.AccessNetConnectTCP
-	ScopeAll      = ll.ScopeAbstractUnixSocket | ll.ScopeSignal
-	ScopeSignal   = ll.ScopeSignal
-	ScopeAbstract = ll.ScopeAbstractUnixSocket
+	NetTCP   = ll.AccessNetBindTCP | ll.AccessNetConnectTCP
+	ScopeAll = ll.ScopeAbstractUnixSocket | ll.ScopeSignal
 )
 
 // Supported is what an ABI version can handle.

@@ -436,3 +436,18 @@ func (s sourceHash) add(name string, data []byte) {
 }
 
 func (s sourceHash) sum() string { return hex.EncodeToString(s.h.Sum(nil)) }
+
+// VarFlags collects --var NAME=VALUE flags into the vars Open takes.
+type VarFlags map[string]string
+
+func (v VarFlags) String() string { return "" }
+
+// Set adds one NAME=VALUE.
+func (v VarFlags) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	v[name] = value
+	return nil
+}

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 )
 
 const exitUsage = 2
@@ -84,17 +83,4 @@ func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int,
 		return exitUsage, true
 	}
 	return 0, false
-}
-
-// varFlags collects --var NAME=VALUE.
-type varFlags map[string]string
-
-func (v varFlags) String() string { return "" }
-func (v varFlags) Set(s string) error {
-	name, value, ok := strings.Cut(s, "=")
-	if !ok || name == "" {
-		return fmt.Errorf("want NAME=VALUE, got %q", s)
-	}
-	v[name] = value
-	return nil
 }

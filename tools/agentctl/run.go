@@ -38,7 +38,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	explain := fs.Bool("explain", false, "print the launch plan (layers, grants, masked entries, what stays uncovered) and exit")
 	jsonOut := fs.Bool("json", false, "with --explain, print the plan as JSON")
 	quiet := fs.Bool("quiet", false, "do not report degraded layers and uncovered rules on stderr")
-	vars := varFlags{}
+	vars := policy.VarFlags{}
 	fs.Var(vars, "var", "set a policy variable, NAME=VALUE (lists: comma-separated); repeatable")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
 	if code, done := parse(fs, args, stdout, stderr); done {

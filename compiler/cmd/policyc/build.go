@@ -15,7 +15,7 @@ func cmdBuild(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("build", "[flags] POLICY", stderr)
 	out := fs.String("o", "", "write the bundle here (default: POLICY with .bundle, beside it; NAME.bundle for builtin:NAME)")
 	jsonOut := fs.Bool("json", false, "print the summary as JSON")
-	vars := varFlags{}
+	vars := policy.VarFlags{}
 	fs.Var(vars, "var", "set a policy variable, NAME=VALUE (lists: comma-separated); repeatable")
 	if code, done := parse(fs, args, stdout); done {
 		return code

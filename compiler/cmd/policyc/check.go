@@ -16,7 +16,7 @@ import (
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", "[flags] POLICY", stderr)
 	jsonOut := fs.Bool("json", false, "print diagnostics as JSON on stdout (for editors and CI)")
-	vars := varFlags{}
+	vars := policy.VarFlags{}
 	fs.Var(vars, "var", "set a policy variable, NAME=VALUE; repeatable")
 	if code, done := parse(fs, args, stdout); done {
 		return code

@@ -10,6 +10,7 @@ import (
 
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/hostpattern"
+	"github.com/paddock-sh/paddock/compiler/policy"
 	"github.com/paddock-sh/paddock/compiler/seccomp"
 	"github.com/paddock-sh/paddock/compiler/syscalls"
 	"github.com/paddock-sh/paddock/policies"
@@ -27,7 +28,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	workspace := fs.String("workspace", "", "the workspace ${workspace} stands for (default: the current directory)")
 	home := fs.String("home", "", "the home ${home} stands for (default: the current user's)")
 	tmp := fs.String("tmp", "", "the directory ${tmp} stands for (default: $TMPDIR/paddock)")
-	vars := varFlags{}
+	vars := policy.VarFlags{}
 	fs.Var(vars, "var", "set a policy variable, NAME=VALUE; repeatable")
 	if code, done := parse(fs, args, stdout); done {
 		return code

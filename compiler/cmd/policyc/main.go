@@ -131,19 +131,6 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 	return append(flags, pos...)
 }
 
-// varFlags collects --var NAME=VALUE.
-type varFlags map[string]string
-
-func (v varFlags) String() string { return "" }
-func (v varFlags) Set(s string) error {
-	name, value, ok := strings.Cut(s, "=")
-	if !ok || name == "" {
-		return fmt.Errorf("want NAME=VALUE, got %q", s)
-	}
-	v[name] = value
-	return nil
-}
-
 // loaded is a policy ready to use: its bundle, and (from source) the load
 // result for diagnostics.
 type loaded struct {
@@ -154,7 +141,7 @@ type loaded struct {
 
 // load reads POLICY and compiles it. It prints diagnostics to stderr and
 // returns an exit code when it cannot go on.
-func load(arg string, vars varFlags, allowBundle bool, stderr io.Writer, jsonOut bool) (*loaded, int) {
+func load(arg string, vars policy.VarFlags, allowBundle bool, stderr io.Writer, jsonOut bool) (*loaded, int) {
 	if strings.HasSuffix(arg, ".bundle") && !allowBundle {
 		fmt.Fprintf(stderr, "policyc: %s is a compiled bundle; give the policy source\n", arg)
 		return nil, exitUsage

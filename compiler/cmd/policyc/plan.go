@@ -9,6 +9,7 @@ import (
 
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/pathglob"
+	"github.com/paddock-sh/paddock/compiler/policy"
 	"github.com/paddock-sh/paddock/compiler/syscalls"
 )
 
@@ -16,7 +17,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("plan", "[flags] POLICY", stderr)
 	threshold := fs.Float64("threshold", -1, "exit 1 when the exposure score is above this (0-10); for CI")
 	jsonOut := fs.Bool("json", false, "print the plan as JSON")
-	vars := varFlags{}
+	vars := policy.VarFlags{}
 	fs.Var(vars, "var", "set a policy variable, NAME=VALUE; repeatable")
 	if code, done := parse(fs, args, stdout); done {
 		return code
