@@ -231,6 +231,68 @@ func TestNetworkDecide(t *testing.T) {
 	}
 }
 
+func TestNetworkDecideName(t *testing.T) {
+	n := testBundle(t).Network
+	n.Allow = append(n.Allow,
+		HostRule{Pattern: "db.example.org:5432", Rule: rule("network.allow[2]", "db.example.org:5432")},
+		HostRule{Pattern: "partly.example.org", Rule: rule("network.allow[3]", "partly.example.org")},
+		HostRule{Pattern: "10.0.0.0/8", Rule: rule("network.allow[4]", "10.0.0.0/8")},
+	)
+	n.Deny = append(n.Deny,
+		HostRule{Pattern: "partly.example.org:443", Rule: rule("network.deny[1]", "partly.example.org:443")},
+		HostRule{Pattern: "*.evil.example.com:*", Rule: rule("network.deny[2]", "*.evil.example.com:*")},
+	)
+	cases := []struct {
+		host string
+		want string
+		rule string // Field of the deciding rule, "" for none
+	}{
+		{"api.example.com", VerdictAllow, "network.allow[0]"},
+		{"API.Example.COM.", VerdictAllow, "network.allow[0]"},
+		{"example.com", VerdictDeny, ""},                         // a wildcard never covers its apex
+		{"bad.example.com", VerdictAllow, "network.allow[0]"},    // denied on 80 and 443 only
+		{"x.evil.example.com", VerdictDeny, "network.deny[2]"},   // denied on every port
+		{"X.EVIL.example.com.", VerdictDeny, "network.deny[2]"},  // in any spelling
+		{"db.example.org", VerdictAllow, "network.allow[2]"},     // one port is enough
+		{"partly.example.org", VerdictAllow, "network.allow[3]"}, // port 80 is still allowed
+		{"localhost", VerdictAllow, "network.allow[1]"},          // loopback names follow the rules
+		{"sub.localhost", VerdictDeny, ""},                       // and only the rules
+		{"unknown.example.net", VerdictDeny, ""},                 // no rule
+		{"10.1.2.3", VerdictDeny, ""},                            // an address is not a name
+		{"127.0.0.1", VerdictDeny, ""},
+		{"[::1]", VerdictDeny, ""},
+	}
+	for _, c := range cases {
+		d, err := n.DecideName(c.host)
+		if err != nil || d.Verdict != c.want {
+			t.Errorf("%s: %s (%v), want %s; %s", c.host, d.Verdict, err, c.want, d.Reason)
+			continue
+		}
+		got := ""
+		if d.Rule != nil {
+			got = d.Rule.Field
+		}
+		if got != c.rule {
+			t.Errorf("%s: decided by %q, want %q", c.host, got, c.rule)
+		}
+		if d.Reason == "" {
+			t.Errorf("%s: no reason", c.host)
+		}
+	}
+	if d, _ := n.DecideName("10.1.2.3"); !strings.Contains(d.Reason, "IP address") {
+		t.Errorf("IP literal reason: %q", d.Reason)
+	}
+	for _, bad := range []string{"a\x00b.example.com", "a%2e.example.com", "user@api.example.com", "a\\b.example.com", ""} {
+		if _, err := n.DecideName(bad); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+	n.OnUnknown = VerdictAsk
+	if d, _ := n.DecideName("new.example.org"); d.Verdict != VerdictDeny {
+		t.Errorf("on_unknown ask: %s, want deny for a name", d.Verdict)
+	}
+}
+
 func TestSyscallDecide(t *testing.T) {
 	s := testBundle(t).Syscalls
 	cases := []struct {

@@ -148,3 +148,37 @@ func (n *Network) Decide(hostText string, port uint16) (Decision, error) {
 	}
 	return Decision{Verdict: VerdictDeny, Reason: fmt.Sprintf("no rule allows %s:%d", host, port)}, nil
 }
+
+// DecideName answers whether the sandbox may resolve a name at all; the DNS
+// stub asks it before any query leaves the host. A deny rule over every
+// port ("evil.example:*") denies the name; a deny rule for some ports only
+// leaves it resolvable, since the other ports may still be reached. Then an
+// allow rule that matches the name on any port allows it. Everything else
+// is denied: on_unknown = "ask" holds connections, not names, because
+// resolving an unknown name would already carry it to the upstream server.
+// An IP address is not a name to resolve and is denied. Loopback names
+// ("localhost") follow the rules like any other name.
+func (n *Network) DecideName(hostText string) (Decision, error) {
+	host, err := hostpattern.Canonical(hostText)
+	if err != nil {
+		return Decision{}, err
+	}
+	if host.IsIP() {
+		return Decision{Verdict: VerdictDeny, Reason: fmt.Sprintf("%s is an IP address, not a name to resolve", host)}, nil
+	}
+	for _, d := range n.Deny {
+		p, err := hostpattern.ParsePattern(d.Pattern)
+		if err == nil && p.Ports == hostpattern.AnyPort && p.MatchHost(host) {
+			return Decision{Verdict: VerdictDeny, Rule: &d.Rule, Reason: fmt.Sprintf("resolving %s is denied by %q", host, d.Rule.Text)}, nil
+		}
+	}
+	for _, a := range n.Allow {
+		if p, err := hostpattern.ParsePattern(a.Pattern); err == nil && p.MatchHost(host) {
+			return Decision{Verdict: VerdictAllow, Rule: &a.Rule, Reason: fmt.Sprintf("%s may be resolved; %q allows it", host, a.Rule.Text)}, nil
+		}
+	}
+	if n.OnUnknown == VerdictAsk {
+		return Decision{Verdict: VerdictDeny, Reason: fmt.Sprintf("no rule allows %s; unknown names are not resolved (on_unknown = ask holds connections, not lookups)", host)}, nil
+	}
+	return Decision{Verdict: VerdictDeny, Reason: fmt.Sprintf("no rule allows %s", host)}, nil
+}

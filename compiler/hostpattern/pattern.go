@@ -331,7 +331,15 @@ func (p Pattern) String() string {
 // A name never matches an IP pattern and an IP never matches a name
 // pattern: the proxy checks resolved addresses separately.
 func (p Pattern) Match(h Host, port uint16) bool {
-	if !p.Ports.Contains(port) {
+	return p.Ports.Contains(port) && p.MatchHost(h)
+}
+
+// MatchHost reports whether p covers the canonical host h on at least one
+// port: Match without the port check. The DNS stub uses it to decide
+// whether a name may be resolved at all. A Pattern whose port set is empty
+// (a hand-built zero value) matches nothing here either.
+func (p Pattern) MatchHost(h Host) bool {
+	if p.Ports.kind == portsNone {
 		return false
 	}
 	switch p.Kind {

@@ -205,6 +205,50 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+func TestMatchHost(t *testing.T) {
+	tests := []struct {
+		pattern, host string
+		want          bool
+	}{
+		{"example.com", "example.com", true},
+		{"example.com:22", "Example.COM.", true}, // any port will do
+		{"example.com:*", "example.com", true},
+		{"example.com", "api.example.com", false},
+		{"*.example.com:8443", "api.example.com", true},
+		{"*.example.com", "example.com", false}, // never the apex
+		{"*.example.com", "badexample.com", false},
+		{"localhost:3000", "localhost", true},
+		{"localhost:3000", "127.0.0.1", false},
+		{"127.0.0.1:5432", "127.1", true},
+		{"10.0.0.0/8:*", "10.1.2.3", true},
+		{"10.0.0.0/8", "example.com", false},
+		{"2001:db8::/32", "2001:db8::5", true},
+	}
+	for _, tt := range tests {
+		p, err := ParsePattern(tt.pattern)
+		if err != nil {
+			t.Fatalf("ParsePattern(%q): %v", tt.pattern, err)
+		}
+		h, err := Canonical(tt.host)
+		if err != nil {
+			t.Fatalf("Canonical(%q): %v", tt.host, err)
+		}
+		if got := p.MatchHost(h); got != tt.want {
+			t.Errorf("%q.MatchHost(%q) = %v, want %v", tt.pattern, tt.host, got, tt.want)
+		}
+		// Match on some port implies MatchHost, and MatchHost implies Match
+		// on some port of the pattern's set.
+		for _, port := range []uint16{22, 80, 443, 3000, 5432, 8443} {
+			if p.Match(h, port) && !tt.want {
+				t.Errorf("%q matches %q on port %d but not MatchHost", tt.pattern, tt.host, port)
+			}
+		}
+	}
+	if (Pattern{Kind: Exact, Domain: "example.com"}).MatchHost(Host{Name: "example.com"}) {
+		t.Error("Pattern with zero PortSet matches a host")
+	}
+}
+
 // Hosts and patterns not made by this package fail closed, except that a
 // v4-mapped or zoned address still meets an IP rule (so deny rules see it).
 func TestMatchHandBuilt(t *testing.T) {
