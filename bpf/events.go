@@ -1,0 +1,197 @@
+//go:build linux
+
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Event is one decision of a hook.
+type Event struct {
+	Time   time.Duration // CLOCK_MONOTONIC
+	Cgroup uint64
+	Cookie uint64
+	PID    uint32
+	Comm   string
+	Rule   uint32 // the caller's rule number, 0 for none
+	Hook   Hook
+	Action Action
+	Reason Reason
+	Family uint8
+	Type   uint8
+	Proto  uint8
+	Dst    netip.AddrPort // the destination asked for (inet hooks)
+	Path   string         // unix hooks
+}
+
+// Hook names the program that decided.
+type Hook uint8
+
+var hookNames = [...]string{"", "connect4", "connect6", "sendmsg4", "sendmsg6", "sock_create", "bind4", "bind6", "connect_unix", "sendmsg_unix"}
+
+func (h Hook) String() string {
+	if int(h) < len(hookNames) && h != 0 {
+		return hookNames[h]
+	}
+	return fmt.Sprintf("hook(%d)", uint8(h))
+}
+
+// Action is what the hook did.
+type Action uint8
+
+// Actions.
+const (
+	Allow    Action = 1
+	Redirect Action = 2
+	Deny     Action = 3
+)
+
+func (a Action) String() string {
+	switch a {
+	case Allow:
+		return "allow"
+	case Redirect:
+		return "redirect"
+	case Deny:
+		return "deny"
+	}
+	return fmt.Sprintf("action(%d)", uint8(a))
+}
+
+// Reason says why, in words a person or an agent can act on.
+type Reason uint8
+
+var reasons = [...]string{
+	"",
+	"the process is in Paddock's cgroup subtree but in no sandbox",
+	"the workload connected to the egress proxy",
+	"TCP leaves through the egress proxy, which checks the destination",
+	"DNS goes to Paddock's stub, which answers only names the policy allows",
+	"a loopback port the policy names",
+	"a loopback port no rule names",
+	"a link-local or cloud metadata address; no rule names it",
+	"UDP other than DNS is refused (QUIC and HTTP/3 fall back to TCP)",
+	"raw, ICMP and other non-TCP/UDP sockets are refused",
+	"bind to a loopback address",
+	"bind to the wildcard address becomes a loopback bind",
+	"bind to a non-loopback address; the policy does not allow listening",
+	"the policy allows listening on any address",
+	"a unix socket path the policy names",
+	"a unix socket path no rule names (only absolute, listed paths are reachable)",
+	"an abstract or unnamed unix address (Landlock's scope decides)",
+	"a protocol the hooks do not proxy",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasons) && r != 0 {
+		return reasons[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// Reasons a test or caller may check.
+const (
+	ReasonNoSandbox Reason = 1
+	ReasonProxy     Reason = 2
+	ReasonEgress    Reason = 3
+	ReasonDNS       Reason = 4
+	ReasonLoopRule  Reason = 5
+	ReasonLoopback  Reason = 6
+	ReasonGuarded   Reason = 7
+	ReasonUDP       Reason = 8
+	ReasonSocket    Reason = 9
+	ReasonBind      Reason = 12
+	ReasonUnixRule  Reason = 14
+	ReasonUnix      Reason = 15
+	ReasonProto     Reason = 17
+)
+
+// Reader reads the hooks' events.
+type Reader struct {
+	h  *Hooks
+	rd *ringbuf.Reader
+}
+
+// Events opens the ring buffer. One reader at a time.
+func (h *Hooks) Events() (*Reader, error) {
+	rd, err := ringbuf.NewReader(h.objs.Events)
+	if err != nil {
+		return nil, fmt.Errorf("bpf: opening the event ring: %w", err)
+	}
+	return &Reader{h: h, rd: rd}, nil
+}
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = ringbuf.ErrClosed
+
+// Read blocks until the next event.
+func (r *Reader) Read() (Event, error) {
+	rec, err := r.rd.Read()
+	if err != nil {
+		return Event{}, err
+	}
+	var raw hooksEvent
+	if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
+		return Event{}, fmt.Errorf("bpf: short event record (%d bytes): %w", len(rec.RawSample), err)
+	}
+	e := Event{
+		Time: time.Duration(raw.TimeNs), Cgroup: raw.Cgroup, Cookie: raw.Cookie, PID: raw.Pid,
+		Comm: cstring(raw.Comm[:]), Rule: raw.Rule, Hook: Hook(raw.Hook), Action: Action(raw.Action),
+		Reason: Reason(raw.Reason), Family: raw.Family, Type: raw.Type, Proto: raw.Proto,
+	}
+	if e.Hook == hookConnectUnix || e.Hook == hookSendmsgUnix {
+		e.Path = cstring(raw.Path[:])
+	} else if e.Hook != hookSockCreate {
+		e.Dst = netip.AddrPortFrom(netip.AddrFrom16(raw.Addr).Unmap(), raw.Port)
+	}
+	return e, nil
+}
+
+const (
+	hookSockCreate  Hook = 5
+	hookConnectUnix Hook = 8
+	hookSendmsgUnix Hook = 9
+)
+
+// Lost returns how many events did not fit in the ring buffer since the
+// maps were created.
+func (r *Reader) Lost() (uint64, error) {
+	var per []uint64
+	if err := r.h.objs.Lost.Lookup(uint32(0), &per); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n, nil
+}
+
+// SetDeadline makes a blocked Read return os.ErrDeadlineExceeded at t.
+func (r *Reader) SetDeadline(t time.Time) { r.rd.SetDeadline(t) }
+
+// Close unblocks Read.
+func (r *Reader) Close() error {
+	if err := r.rd.Close(); err != nil && !errors.Is(err, ringbuf.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+func cstring(b []int8) string {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		out = append(out, byte(c))
+	}
+	return string(out)
+}

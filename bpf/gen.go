@@ -1,0 +1,6 @@
+package bpf
+
+// The BPF object and its Go bindings are generated and committed; CI
+// regenerates them and fails on a difference. vmlinux.h sits at the
+// repository root.
+//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types -type event -type orig -type peer -type sandbox -type settings -type port_key -type port_rule -type unix_key hooks paddock.c -- -I.. -O2 -g -Wall -Werror

@@ -1,0 +1,232 @@
+//go:build linux
+
+// Package bpf holds Paddock's cgroup socket hooks: the C sources, the
+// object and Go bindings bpf2go generates from them, and the loader.
+//
+// The programs are attached once, to the root of Paddock's cgroup subtree
+// (DESIGN.md D2). A sandbox is a child cgroup plus a few map entries keyed
+// by its cgroup id; a task in the subtree whose cgroup is no sandbox is
+// refused every socket operation. With a pin directory the maps and links
+// outlive the process that loaded them, so enforcement survives a daemon
+// crash and a restarted daemon adopts what it finds.
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// Hooks is a loaded set of programs and maps.
+type Hooks struct {
+	objs  hooksObjects
+	links []link.Link
+	dir   string
+}
+
+// attachments lists each program with its attach point. The order is the
+// order of attachment: sock_create and the address hooks before sockops,
+// so that no socket is ever redirected without its origin being recorded.
+func (h *Hooks) attachments() []struct {
+	name string
+	prog *ebpf.Program
+	at   ebpf.AttachType
+} {
+	p := &h.objs.hooksPrograms
+	return []struct {
+		name string
+		prog *ebpf.Program
+		at   ebpf.AttachType
+	}{
+		{"sock_create", p.SockCreate, ebpf.AttachCGroupInetSockCreate},
+		{"sockops", p.SockopsEstablished, ebpf.AttachCGroupSockOps},
+		{"connect4", p.Connect4, ebpf.AttachCGroupInet4Connect},
+		{"connect6", p.Connect6, ebpf.AttachCGroupInet6Connect},
+		{"sendmsg4", p.Sendmsg4, ebpf.AttachCGroupUDP4Sendmsg},
+		{"sendmsg6", p.Sendmsg6, ebpf.AttachCGroupUDP6Sendmsg},
+		{"recvmsg4", p.Recvmsg4, ebpf.AttachCGroupUDP4Recvmsg},
+		{"recvmsg6", p.Recvmsg6, ebpf.AttachCGroupUDP6Recvmsg},
+		{"getpeername4", p.Getpeername4, ebpf.AttachCgroupInet4GetPeername},
+		{"getpeername6", p.Getpeername6, ebpf.AttachCgroupInet6GetPeername},
+		{"bind4", p.Bind4, ebpf.AttachCGroupInet4Bind},
+		{"bind6", p.Bind6, ebpf.AttachCGroupInet6Bind},
+		{"connect_unix", p.ConnectUnix, ebpf.AttachCgroupUnixConnect},
+		{"sendmsg_unix", p.SendmsgUnix, ebpf.AttachCgroupUnixSendmsg},
+	}
+}
+
+// Load loads the programs and maps into the kernel. With a non-empty
+// pinDir (a directory on a bpffs mount), the maps are pinned under
+// pinDir/maps by name, and maps already pinned there are reused: a
+// restarted daemon keeps its sandboxes' policy and its connections'
+// origins.
+func Load(pinDir string) (*Hooks, error) {
+	spec, err := loadHooks()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: reading the embedded object: %w", err)
+	}
+	var opts ebpf.CollectionOptions
+	if pinDir != "" {
+		maps := filepath.Join(pinDir, "maps")
+		if err := os.MkdirAll(maps, 0o700); err != nil {
+			return nil, fmt.Errorf("bpf: %w", err)
+		}
+		for name, m := range spec.Maps {
+			if !strings.HasPrefix(name, ".") { // not .bss and the like
+				m.Pinning = ebpf.PinByName
+			}
+		}
+		opts.Maps.PinPath = maps
+	}
+	h := &Hooks{dir: pinDir}
+	if err := spec.LoadAndAssign(&h.objs, &opts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("bpf: the kernel's verifier refused the hooks: %+v", ve)
+		}
+		return nil, fmt.Errorf("bpf: loading the hooks: %w", err)
+	}
+	return h, nil
+}
+
+// Attach attaches every program to the cgroup2 directory cgroupDir; every
+// cgroup below it is then hooked. With a pin directory, each link is
+// pinned under pinDir/links, and a link already pinned there is updated
+// in place to the newly loaded program, so there is no moment without a
+// hook. Attach is all or nothing: on error, what it attached is detached.
+func (h *Hooks) Attach(cgroupDir string) error {
+	if len(h.links) > 0 {
+		return errors.New("bpf: already attached")
+	}
+	var linksDir string
+	if h.dir != "" {
+		linksDir = filepath.Join(h.dir, "links")
+		if err := os.MkdirAll(linksDir, 0o700); err != nil {
+			return fmt.Errorf("bpf: %w", err)
+		}
+	}
+	var made []link.Link
+	fail := func(err error) error {
+		for _, l := range made {
+			if h.dir != "" {
+				l.Unpin()
+			}
+			l.Close()
+		}
+		return err
+	}
+	for _, a := range h.attachments() {
+		if linksDir != "" {
+			pin := filepath.Join(linksDir, a.name)
+			if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+				if err := l.Update(a.prog); err != nil {
+					l.Close()
+					return fail(fmt.Errorf("bpf: updating the pinned %s link: %w", a.name, err))
+				}
+				h.links = append(h.links, l)
+				continue
+			}
+		}
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: cgroupDir, Attach: a.at, Program: a.prog})
+		if err != nil {
+			return fail(fmt.Errorf("bpf: attaching %s to %s: %w", a.name, cgroupDir, err))
+		}
+		made = append(made, l)
+		if linksDir != "" {
+			if err := l.Pin(filepath.Join(linksDir, a.name)); err != nil {
+				return fail(fmt.Errorf("bpf: pinning the %s link: %w", a.name, err))
+			}
+		}
+	}
+	h.links = append(h.links, made...)
+	return nil
+}
+
+// Detach removes the hooks from the cgroup and their pins. Sockets of
+// sandboxes still running are then unhooked: only call it when none is.
+func (h *Hooks) Detach() error {
+	var errs []error
+	for _, l := range h.links {
+		if h.dir != "" {
+			if err := l.Unpin(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) {
+			errs = append(errs, err)
+		}
+		l.Close()
+	}
+	h.links = nil
+	return errors.Join(errs...)
+}
+
+// Unpin removes the map pins (after Detach, when tearing everything down).
+func (h *Hooks) Unpin() error {
+	if h.dir == "" {
+		return nil
+	}
+	var errs []error
+	for _, m := range h.maps() {
+		if err := m.Unpin(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (h *Hooks) maps() []*ebpf.Map {
+	m := &h.objs.hooksMaps
+	return []*ebpf.Map{m.Events, m.LoopbackPorts, m.Lost, m.OrigByCookie, m.OrigByPeer, m.Sandboxes, m.SettingsMap, m.UnixPaths}
+}
+
+// Close releases the process's handles. Pinned links and maps stay in the
+// kernel; unpinned links are detached.
+func (h *Hooks) Close() error {
+	for _, l := range h.links {
+		l.Close()
+	}
+	h.links = nil
+	return h.objs.Close()
+}
+
+// Settings are the addresses the hooks redirect to.
+type Settings struct {
+	// Proxy is the egress proxy's port, listening on both Proxy4 and
+	// Proxy6 (default 127.0.0.1 and ::1). Redirected TCP arrives there,
+	// and a workload that dials it on purpose is in explicit mode.
+	ProxyPort      uint16
+	Proxy4, Proxy6 netip.Addr
+}
+
+// Configure writes the settings. Connections already redirected keep their
+// destination.
+func (h *Hooks) Configure(s Settings) error {
+	if s.ProxyPort == 0 {
+		return errors.New("bpf: the proxy port is 0")
+	}
+	if !s.Proxy4.IsValid() {
+		s.Proxy4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	if !s.Proxy6.IsValid() {
+		s.Proxy6 = netip.IPv6Loopback()
+	}
+	if !s.Proxy4.Is4() || !s.Proxy4.IsLoopback() || !s.Proxy6.Is6() || !s.Proxy6.IsLoopback() {
+		return fmt.Errorf("bpf: the proxy must listen on loopback addresses, not %s and %s", s.Proxy4, s.Proxy6)
+	}
+	var v hooksSettings
+	a4 := s.Proxy4.As4()
+	v.ProxyIp4 = ne32(a4[:])
+	a6 := s.Proxy6.As16()
+	for i := range 4 {
+		v.ProxyIp6[i] = ne32(a6[4*i:])
+	}
+	v.ProxyPort = uint32(htons(s.ProxyPort))
+	return h.objs.SettingsMap.Put(uint32(0), &v)
+}

@@ -1,0 +1,215 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Policy is what the hooks enforce for one sandbox. Rule numbers are the
+// caller's: they come back in events, 0 meaning "no rule".
+type Policy struct {
+	// DNSPort is the port of the sandbox's DNS stub on the proxy's
+	// loopback addresses; every datagram to port 53 goes there.
+	DNSPort uint16
+	// ListenAny lets the sandbox bind any address; otherwise binds are
+	// loopback only and the wildcard address becomes loopback.
+	ListenAny bool
+	// GuardedOK sends link-local and cloud-metadata destinations to the
+	// proxy, which decides, instead of refusing them in the kernel. Set it
+	// when an allow rule names such an address.
+	GuardedOK bool
+	// Loopback lists the loopback TCP ports the policy names, each
+	// reached directly (Allow) or refused; LoopbackAny, when not 0, is the
+	// rule that makes every other loopback port reachable.
+	Loopback    map[uint16]PortRule
+	LoopbackAny uint32
+	// Unix maps absolute unix socket paths the sandbox may reach to their
+	// rule.
+	Unix map[string]uint32
+}
+
+// PortRule decides one loopback port.
+type PortRule struct {
+	Rule  uint32
+	Allow bool
+}
+
+const (
+	flagListenAny   = 1 << 0
+	flagGuardedOK   = 1 << 1
+	flagLoopbackAny = 1 << 2
+)
+
+// CgroupID returns the id of the cgroup2 directory dir: its inode number,
+// which is what bpf_get_current_cgroup_id returns for tasks inside it.
+func CgroupID(dir string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return 0, fmt.Errorf("bpf: cgroup %s: %w", dir, err)
+	}
+	return st.Ino, nil
+}
+
+// PutSandbox installs the policy of the sandbox whose cgroup id is cg, or
+// replaces it. The sandbox entry is written last, so the cgroup is
+// refused everything until its policy is complete. On error nothing of
+// the new policy stays.
+func (h *Hooks) PutSandbox(cg uint64, id uint32, p Policy) error {
+	if p.DNSPort == 0 {
+		return errors.New("bpf: sandbox without a DNS stub port")
+	}
+	m := &h.objs.hooksMaps
+	var ports []hooksPortKey
+	var paths []hooksUnixKey
+	undo := func() {
+		for _, k := range ports {
+			m.LoopbackPorts.Delete(&k)
+		}
+		for _, k := range paths {
+			m.UnixPaths.Delete(&k)
+		}
+	}
+	old := h.keysOf(cg)
+	for port, r := range p.Loopback {
+		k := hooksPortKey{Cgroup: cg, Port: uint32(port)}
+		v := hooksPortRule{Rule: r.Rule}
+		if r.Allow {
+			v.Allow = 1
+		}
+		if err := m.LoopbackPorts.Put(&k, &v); err != nil {
+			undo()
+			return fmt.Errorf("bpf: loopback port %d: %w", port, err)
+		}
+		ports = append(ports, k)
+	}
+	for path, rule := range p.Unix {
+		k, err := unixKey(cg, path)
+		if err != nil {
+			undo()
+			return err
+		}
+		if err := m.UnixPaths.Put(&k, rule); err != nil {
+			undo()
+			return fmt.Errorf("bpf: unix socket %s: %w", path, err)
+		}
+		paths = append(paths, k)
+	}
+	sb := hooksSandbox{Id: id, DnsPort: uint32(htons(p.DNSPort)), LoopbackRule: p.LoopbackAny}
+	if p.ListenAny {
+		sb.Flags |= flagListenAny
+	}
+	if p.GuardedOK {
+		sb.Flags |= flagGuardedOK
+	}
+	if p.LoopbackAny != 0 {
+		sb.Flags |= flagLoopbackAny
+	}
+	if err := m.Sandboxes.Put(cg, &sb); err != nil {
+		undo()
+		return fmt.Errorf("bpf: sandbox %d: %w", id, err)
+	}
+	// Entries of a previous policy that the new one does not name.
+	for _, k := range old.ports {
+		if !slices.Contains(ports, k) {
+			m.LoopbackPorts.Delete(&k)
+		}
+	}
+	for _, k := range old.paths {
+		if !slices.Contains(paths, k) {
+			m.UnixPaths.Delete(&k)
+		}
+	}
+	return nil
+}
+
+// DeleteSandbox removes a sandbox's policy: its cgroup is refused
+// everything from then on.
+func (h *Hooks) DeleteSandbox(cg uint64) error {
+	m := &h.objs.hooksMaps
+	if err := m.Sandboxes.Delete(cg); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: deleting sandbox: %w", err)
+	}
+	old := h.keysOf(cg)
+	for _, k := range old.ports {
+		m.LoopbackPorts.Delete(&k)
+	}
+	for _, k := range old.paths {
+		m.UnixPaths.Delete(&k)
+	}
+	return nil
+}
+
+type keys struct {
+	ports []hooksPortKey
+	paths []hooksUnixKey
+}
+
+// keysOf lists the map entries of cgroup cg. It walks the maps, which is
+// fine at sandbox creation and removal, never on a hot path.
+func (h *Hooks) keysOf(cg uint64) keys {
+	var out keys
+	m := &h.objs.hooksMaps
+	var pk hooksPortKey
+	var pv hooksPortRule
+	it := m.LoopbackPorts.Iterate()
+	for it.Next(&pk, &pv) {
+		if pk.Cgroup == cg {
+			out.ports = append(out.ports, pk)
+		}
+	}
+	var uk hooksUnixKey
+	var uv uint32
+	it = m.UnixPaths.Iterate()
+	for it.Next(&uk, &uv) {
+		if uk.Cgroup == cg {
+			out.paths = append(out.paths, uk)
+		}
+	}
+	return out
+}
+
+func unixKey(cg uint64, path string) (hooksUnixKey, error) {
+	k := hooksUnixKey{Cgroup: cg}
+	if !filepath.IsAbs(path) || filepath.Clean(path) != path {
+		return k, fmt.Errorf("bpf: unix socket path %q is not absolute and clean", path)
+	}
+	if len(path) >= len(k.Path) {
+		return k, fmt.Errorf("bpf: unix socket path %q is longer than a socket address holds", path)
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] == 0 {
+			return k, fmt.Errorf("bpf: unix socket path %q holds a NUL byte", path)
+		}
+		k.Path[i] = int8(path[i])
+	}
+	return k, nil
+}
+
+// Orig is where a proxied connection was going.
+type Orig struct {
+	Cgroup uint64
+	PID    uint32
+	Dst    netip.AddrPort
+}
+
+// Lookup returns the original destination of the connection whose client
+// end (the remote address of the proxy's accepted socket) is client, and
+// forgets it: an entry answers one accept only, so a later connection
+// from the same port by a process outside every sandbox is never taken
+// for the sandbox's.
+func (h *Hooks) Lookup(client netip.AddrPort) (Orig, bool) {
+	k := hooksPeer{Addr: client.Addr().As16(), Port: uint32(client.Port())}
+	var v hooksOrig
+	if err := h.objs.OrigByPeer.LookupAndDelete(&k, &v); err != nil {
+		return Orig{}, false
+	}
+	return Orig{Cgroup: v.Cgroup, PID: v.Pid, Dst: netip.AddrPortFrom(netip.AddrFrom16(v.Addr).Unmap(), v.Port)}, true
+}

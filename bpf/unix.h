@@ -1,0 +1,72 @@
+/* Unix socket hooks: a pathname socket is reachable only when the policy
+ * names its absolute path exactly. Relative paths are refused: the hook
+ * cannot resolve them. Abstract and unnamed addresses are left to
+ * Landlock's abstract-socket scope. */
+#pragma once
+
+#include "common.h"
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+static __always_inline int decide_unix(struct bpf_sock_addr *ctx, __u8 hook)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct sandbox *sb = get_sandbox(cg);
+	struct bpf_sock_addr_kern *kctx = bpf_cast_to_kern_ctx(ctx);
+	struct unix_key k = {};
+	__u32 type = ctx->type;
+	__u8 reason;
+	__u32 rule = 0;
+	int v = DENY;
+
+	k.cgroup = cg;
+	if (kctx->uaddrlen > 2) {
+		char *path = (char *)kctx->uaddr + 2;
+		bpf_probe_read_kernel_str(k.path, sizeof(k.path), path);
+	}
+	if (!sb) {
+		reason = R_NO_SANDBOX;
+	} else if (k.path[0] == 0) {
+		/* Abstract ("\0name") or unnamed: not a filesystem object. */
+		return ALLOW;
+	} else if (k.path[0] != '/') {
+		reason = R_UNIX;
+	} else {
+		__u32 *r = bpf_map_lookup_elem(&unix_paths, &k);
+		if (r) {
+			rule = *r;
+			reason = R_UNIX_RULE;
+			v = ALLOW;
+		} else {
+			reason = R_UNIX;
+		}
+	}
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		return v;
+	}
+	e->time_ns = bpf_ktime_get_ns();
+	e->cgroup = cg;
+	e->cookie = bpf_get_socket_cookie(ctx);
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->rule = rule;
+	e->hook = hook;
+	e->action = v == ALLOW ? ACT_ALLOW : ACT_DENY;
+	e->reason = reason;
+	e->family = AF_UNIX;
+	e->type = type;
+	e->proto = 0;
+	e->port = 0;
+	__builtin_memset(e->addr, 0, 16);
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	__builtin_memcpy(e->path, k.path, sizeof(e->path));
+	bpf_ringbuf_submit(e, 0);
+	return v;
+}
+
+SEC("cgroup/connect_unix")
+int connect_unix(struct bpf_sock_addr *ctx) { return decide_unix(ctx, HOOK_CONNECT_UNIX); }
+
+SEC("cgroup/sendmsg_unix")
+int sendmsg_unix(struct bpf_sock_addr *ctx) { return decide_unix(ctx, HOOK_SENDMSG_UNIX); }
