@@ -625,8 +625,9 @@ func probe(args []string) string {
 		} else if err := unix.Connect(fd, sa); err != nil {
 			return errno(err)
 		}
+		line := readLine(fd) // after a Fast Open sendto, the handshake may still be under way
 		peer, _ := unix.Getpeername(fd)
-		return fmt.Sprintf("ok peer=%s read=%s", saString(peer), readLine(fd))
+		return fmt.Sprintf("ok peer=%s read=%s", saString(peer), line)
 	case "udp": // udp sendto|connect 4|6 addr
 		sa, fam, err := sockaddr(args[3])
 		if err != nil {
