@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"bufio"
+	"io"
 	"errors"
 	"fmt"
 	"net"
@@ -185,6 +186,11 @@ func (e *env) serveProxy() uint16 {
 				} else {
 					fmt.Fprintf(c, "unknown %s\n", remote)
 				}
+				// Half-close and drain, so that data the client sent
+				// (a Fast Open SYN's) does not turn the close into a reset.
+				c.(*net.TCPConn).CloseWrite()
+				c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				io.Copy(io.Discard, c)
 				c.Close()
 			}
 		}()
@@ -626,7 +632,10 @@ func probe(args []string) string {
 			return errno(err)
 		}
 		line := readLine(fd) // after a Fast Open sendto, the handshake may still be under way
-		peer, _ := unix.Getpeername(fd)
+		peer, err := unix.Getpeername(fd)
+		if err != nil {
+			return fmt.Sprintf("ok peer=%s read=%s", errno(err), line)
+		}
 		return fmt.Sprintf("ok peer=%s read=%s", saString(peer), line)
 	case "udp": // udp sendto|connect 4|6 addr
 		sa, fam, err := sockaddr(args[3])
