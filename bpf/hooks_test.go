@@ -761,3 +761,66 @@ func saString(sa unix.Sockaddr) string {
 	}
 	return fmt.Sprint(sa)
 }
+
+// TestPinnedStateOutlivesTheLoader: a loader that dies (Close without
+// Detach, as after kill -9) leaves the hooks enforcing; with the proxy gone
+// a redirected connection is refused, never sent out; a new loader adopts
+// the pinned maps and links.
+func TestPinnedStateOutlivesTheLoader(t *testing.T) {
+	e := newEnv(t, Policy{})
+	pins := e.h.dir
+	if err := e.h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The stand-in proxy is still listening: enforcement continues.
+	if got := e.run(e.sandbox, "tcp", "4", "198.51.100.7:80"); !strings.HasPrefix(got, "ok") {
+		t.Fatalf("after the loader closed: %s", got)
+	}
+	// A loader with nothing listening on the proxy port: refused.
+	dead := e.proxy
+	e.h2(t, pins, func(h *Hooks) {
+		if err := h.Configure(Settings{ProxyPort: freePort(t)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := e.run(e.sandbox, "tcp", "4", "198.51.100.7:80"); got != "err ECONNREFUSED" {
+		t.Fatalf("with no proxy listening: %s, want err ECONNREFUSED", got)
+	}
+	// A restarted loader adopts the sandbox's policy and points the hooks
+	// back at the live proxy.
+	e.h2(t, pins, func(h *Hooks) {
+		if err := h.Configure(Settings{ProxyPort: dead}); err != nil {
+			t.Fatal(err)
+		}
+		var sb hooksSandbox
+		if err := h.objs.Sandboxes.Lookup(e.sbID, &sb); err != nil || sb.Id != 7 {
+			t.Fatalf("the sandbox entry was not adopted: %v %+v", err, sb)
+		}
+	})
+	if got := e.run(e.sandbox, "tcp", "4", "198.51.100.7:80"); !strings.HasPrefix(got, "ok") {
+		t.Fatalf("after re-adoption: %s", got)
+	}
+}
+
+// h2 loads the hooks from pins as a restarted daemon would, runs f, and
+// closes its handles again (leaving the pins).
+func (e *env) h2(t *testing.T, pins string, f func(*Hooks)) {
+	h, err := Load(pins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Attach(e.root); err != nil {
+		t.Fatal(err)
+	}
+	f(h)
+	e.h = h // for Lookup by the stand-in proxy
+	// Cleanup detaches through e.h; keep the pins' links reachable.
+}
+
+func freePort(t *testing.T) uint16 {
+	l := listen(t, "tcp4", "127.0.0.1:0")
+	p := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return uint16(p)
+}
