@@ -41,8 +41,10 @@ const FileRights = ll.AccessFSExecute | ll.AccessFSWriteFile | ll.AccessFSReadFi
 
 // Network rights and scopes.
 const (
-	NetTCP   = ll.AccessNetBindTCP | ll.AccessNetConnectTCP
-	ScopeAll = ll.ScopeAbstractUnixSocket | ll.ScopeSignal
+	NetBindTCP    = ll.AccessNetBindTCP
+	NetConnectTCP = ll.AccessNetConnectTCP
+	NetTCP        = NetBindTCP | NetConnectTCP
+	ScopeAll      = ll.ScopeAbstractUnixSocket | ll.ScopeSignal
 )
 
 // Supported is what an ABI version can handle.

@@ -3,7 +3,9 @@
 // every restriction to itself, in the order of DESIGN.md D1, and then execs
 // the workload, which inherits all of them from its first instruction:
 //
-//  1. mounts over denied entries (in the mount namespace the launcher made);
+//  1. mounts over denied entries (in the mount namespace the launcher made),
+//     and loopback plus the launcher's listening sockets in the network
+//     namespace it made;
 //  2. resource limits;
 //  3. capabilities out of the bounding and ambient sets, then the workload
 //     user and groups, then every remaining capability (all five sets);
@@ -58,6 +60,7 @@ type Spec struct {
 	Dir  string   `json:"dir"`
 
 	Fence    *fence.Plan `json:"fence"`
+	Net      *Net        `json:"net"`      // nil: the launcher's network namespace
 	Landlock *Landlock   `json:"landlock"` // nil: not applied (audit mode, or degraded)
 	Seccomp  [][]uint64  `json:"seccomp"`  // programs, installed in order; each instruction packed as op<<48|jt<<40|jf<<32|k
 
@@ -68,10 +71,13 @@ type Spec struct {
 
 // Landlock says what the ruleset handles; the grants come from the fence.
 type Landlock struct {
-	FS     uint64 `json:"fs"`
-	Net    uint64 `json:"net"` // handled TCP rights; no port is allowed
-	Scoped uint64 `json:"scoped"`
-	Log    bool   `json:"log"` // log denials of the workload (ABI 7)
+	FS  uint64 `json:"fs"`
+	Net uint64 `json:"net"` // handled TCP rights
+	// ConnectPorts are the TCP ports the workload may connect to (when
+	// connect is handled): the egress proxy and forwarded loopback ports.
+	ConnectPorts []uint16 `json:"connect_ports"`
+	Scoped       uint64   `json:"scoped"`
+	Log          bool     `json:"log"` // log denials of the workload (ABI 7)
 }
 
 // Creds is the workload's user.
@@ -156,6 +162,11 @@ func Apply(spec *Spec) (int, error) {
 			return ExitSetup, fmt.Errorf("masking denied entries: %w", err)
 		}
 	}
+	if spec.Net != nil {
+		if err := setupNet(spec.Net); err != nil {
+			return ExitSetup, err
+		}
+	}
 	for _, r := range spec.Rlimits {
 		lim := unix.Rlimit{Cur: r.Value, Max: r.Value}
 		if err := unix.Setrlimit(r.Resource, &lim); err != nil {
@@ -193,6 +204,13 @@ func applyLandlock(l *Landlock, plan *fence.Plan) error {
 	if plan != nil {
 		if err := plan.Landlock(rs); err != nil {
 			return err
+		}
+	}
+	if l.Net&landlock.NetConnectTCP != 0 {
+		for _, p := range l.ConnectPorts {
+			if err := rs.AllowPort(p, landlock.NetConnectTCP); err != nil {
+				return err
+			}
 		}
 	}
 	return rs.Restrict(l.Log)

@@ -81,6 +81,9 @@ func (p PortSet) Contains(port uint16) bool {
 	return false
 }
 
+// Single returns the port of a one-port set.
+func (p PortSet) Single() (uint16, bool) { return p.port, p.kind == portsOne }
+
 // String returns "80,443", the single port, "*", or "none".
 func (p PortSet) String() string {
 	switch p.kind {
