@@ -8,6 +8,7 @@ package launch
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -15,15 +16,14 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/agentd/fence"
 	"github.com/paddock-sh/paddock/agentd/landlock"
 	"github.com/paddock-sh/paddock/agentd/shim"
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/seccomp"
-	"github.com/paddock-sh/paddock/compiler/syscalls"
 )
 
 // Options describe one launch.
@@ -37,6 +37,9 @@ type Options struct {
 	Shim string
 	// Stdin, Stdout and Stderr default to the launcher's own.
 	Stdin, Stdout, Stderr *os.File
+	// Events receives the network decisions of the launcher's egress
+	// proxy; nil discards them.
+	Events events.Sink
 }
 
 // Layer is one enforcement layer and what this launch does with it.
@@ -66,12 +69,15 @@ type Launch struct {
 	Rlimits    []shim.Rlimit `json:"rlimits"`
 	UserNS     bool          `json:"user_namespace"`
 	MountNS    bool          `json:"mount_namespace"`
+	NetNS      bool          `json:"network_namespace"`
+	Forwards   []Forward     `json:"forwards"`
 	Warnings   []string      `json:"warnings"`
 	opts       Options
 	spec       shim.Spec
 	tmp        string
 	shim       string
 	bestEffort map[string]bool
+	netEnv     map[string]string
 }
 
 // PublicVars are the resolved template variables.
@@ -288,56 +294,17 @@ func countKind(ms []fence.Mount, kinds ...string) int {
 	return n
 }
 
-// planNetwork refuses the network: without agentd there is no egress proxy
-// to send connections through, so none may leave. IPv4 and IPv6 sockets
-// fail to open (seccomp), and Landlock refuses every TCP bind and connect
-// as a second wall. Unix sockets and netlink route stay usable.
-func (l *Launch) planNetwork() error {
-	if l.opts.Bundle.Metadata.Mode == bundle.ModeAudit {
-		l.Layers = append(l.Layers, Layer{Name: "network", State: Off, Detail: "audit mode without agentd: connections are neither proxied nor blocked"})
-		return nil
-	}
-	prog, err := refuseInet()
-	if err != nil {
-		return err
-	}
-	l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(prog))
-	l.Layers = append(l.Layers, Layer{Name: "network", State: Refused,
-		Detail: "no agentd, so no egress proxy: IPv4 and IPv6 sockets fail with EACCES and Landlock refuses TCP bind and connect; unix sockets work"})
-	return nil
-}
-
-// refuseInet is a second seccomp program: socket(AF_INET|AF_INET6, ...)
-// fails with EACCES; everything else is left to the policy's program.
-func refuseInet() ([]bpf.RawInstruction, error) {
-	arch, err := seccomp.NativeArch()
-	if err != nil {
-		return nil, err
-	}
-	nr, ok := syscalls.Number(arch.Name, "socket")
-	if !ok {
-		return nil, fmt.Errorf("no socket syscall on %s", arch.Name)
-	}
-	f := &seccomp.Filter{
-		Arch: arch, BadArch: seccomp.Allow, X32: seccomp.Allow, Newer: seccomp.Allow, Default: seccomp.Allow,
-		MaxNr: uint32(syscalls.MaxNumber(arch.Name)),
-		Syscalls: map[uint32]seccomp.Syscall{uint32(nr): {Name: "socket", Action: seccomp.Allow, Checks: []seccomp.Check{{
-			Arg: 0, Bits: 32, Mask: 0xffffffff, Op: seccomp.NotIn, Values: []uint64{unix.AF_INET, unix.AF_INET6}, Fail: seccomp.Errno(unix.EACCES),
-		}}}},
-	}
-	return f.Assemble()
-}
-
 func (l *Launch) planProcess(wl *workload, vars bundle.Vars) error {
 	p := l.opts.Bundle.Process
 	env, err := buildEnv(l.opts.Bundle, vars, l.opts.Environ)
+	if err != nil {
+		return err
+	}
 	if wl.uid != os.Geteuid() {
 		// Another user's session: its identity, not the launcher's.
 		env = override(env, map[string]string{"HOME": wl.home, "USER": wl.name, "LOGNAME": wl.name})
 	}
-	if err != nil {
-		return err
-	}
+	env = setAll(env, l.netEnv)
 	l.spec.Env = env
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
@@ -414,6 +381,17 @@ func buildEnv(b *bundle.Bundle, vars bundle.Vars, environ []string) ([]string, e
 		}
 	}
 	return out, nil
+}
+
+// setAll sets every variable of values in env, replacing or appending.
+func setAll(env []string, values map[string]string) []string {
+	env = override(env, values)
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, name+"=") }) {
+			env = append(env, name+"="+values[name])
+		}
+	}
+	return env
 }
 
 // override replaces the values of variables already in env.

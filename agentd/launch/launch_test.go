@@ -3,6 +3,7 @@ package launch
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,17 +78,31 @@ func TestPrepareEnvironment(t *testing.T) {
 	}
 }
 
-func TestPrepareRefusesNetworkWithoutDaemon(t *testing.T) {
+func TestPrepareNetworkWithoutDaemon(t *testing.T) {
 	l, err := prepare(t, builtin(t, "default"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer l.Close()
 	if len(l.spec.Seccomp) != 2 {
-		t.Fatalf("want the policy's program and the network refusal, got %d programs", len(l.spec.Seccomp))
+		t.Fatalf("want the policy's program and the socket allowlist, got %d programs", len(l.spec.Seccomp))
 	}
+	if !l.NetNS || l.spec.Net == nil || len(l.spec.Net.Listen) < 2 || l.spec.Net.Listen[0].Addr != "127.0.0.1:3128" {
+		t.Fatalf("the sandbox needs its own network namespace with the proxy inside: %+v", l.spec.Net)
+	}
+	if ll := l.spec.Landlock; ll == nil || !slices.Contains(ll.ConnectPorts, ProxyPort) {
+		t.Fatalf("Landlock must let the workload connect to the proxy port only: %+v", ll)
+	}
+	if !slices.Contains(l.spec.Env, "HTTPS_PROXY=http://127.0.0.1:3128") {
+		t.Errorf("the proxy variables are not set: %v", l.spec.Env)
+	}
+	found := false
 	for _, layer := range l.Layers {
-		if layer.Name == "network" && layer.State != Refused {
-			t.Errorf("network layer: %+v", layer)
+		if layer.Name == "network" {
+			found = layer.State == Enforced
 		}
+	}
+	if !found {
+		t.Errorf("network layer not enforced: %+v", l.Layers)
 	}
 }

@@ -75,6 +75,19 @@ func (l *Launch) Run() (int, error) {
 	if l.MountNS {
 		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNS
 	}
+	var netConn *os.File
+	if l.NetNS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return shim.ExitSetup, err
+		}
+		netConn = os.NewFile(uintptr(fds[0]), "net")
+		child := os.NewFile(uintptr(fds[1]), "net-shim")
+		defer netConn.Close()
+		defer child.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, child) // descriptor 4 = shim.NetFD
+	}
 	if l.UserNS {
 		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
 		uid, gid := os.Geteuid(), os.Getegid()
@@ -84,7 +97,7 @@ func (l *Launch) Run() (int, error) {
 		// The shim keeps, through its own exec, just what it needs to
 		// mount in the namespace it owns and to empty its bounding set;
 		// it drops both before the workload runs.
-		cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
+		cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_NET_ADMIN}
 	}
 
 	// Signals sent to the launcher go to the workload's process group; the
@@ -98,12 +111,15 @@ func (l *Launch) Run() (int, error) {
 	if err != nil {
 		specW.Close()
 		if l.UserNS && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EINVAL)) {
-			return shim.ExitSetup, &Error{Layer: "deny-at-launch", Err: fmt.Errorf("masking %d denied entries needs a user namespace, and the kernel refused one (%v); run as root, or with agentd", len(l.Fence.Mounts), err)}
+			return shim.ExitSetup, &Error{Layer: "namespaces", Err: fmt.Errorf("the sandbox's own network and mount namespaces need a user namespace when agentctl is not root, and the kernel refused one (%v); run as root, or with agentd", err)}
 		}
 		return shim.ExitSetup, fmt.Errorf("starting the sandbox: %w", err)
 	}
 	if pts != nil {
 		pts.Close()
+	}
+	if netConn != nil {
+		cmd.ExtraFiles[1].Close() // the shim's end: EOF here once the shim is gone
 	}
 	err = json.NewEncoder(specW).Encode(&l.spec)
 	specW.Close()
@@ -111,6 +127,20 @@ func (l *Launch) Run() (int, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return shim.ExitSetup, fmt.Errorf("sending the launch spec: %w", err)
+	}
+	if netConn != nil {
+		eg, err := l.startEgress(netConn)
+		if err != nil {
+			// The shim failed before its network was ready and says why
+			// on stderr; report its status.
+			_ = cmd.Process.Kill()
+			werr := cmd.Wait()
+			if code, _ := exitStatus(cmd, werr); code != 128+int(unix.SIGKILL) {
+				return code, nil
+			}
+			return shim.ExitSetup, fmt.Errorf("the sandbox's network: %w", err)
+		}
+		defer eg.close()
 	}
 
 	var relayDone chan struct{}

@@ -330,7 +330,7 @@ func TestEscapeNetwork(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		select {
 		case h := <-hits:
-			t.Errorf("without agentd the network must be refused, but the canary listener got a %s:\n%s", h, r.out)
+			t.Errorf("no direct connection may leave the sandbox, but the canary listener got a %s:\n%s", h, r.out)
 		default:
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/agentd/launch"
 	"github.com/paddock-sh/paddock/agentd/shim"
 	"github.com/paddock-sh/paddock/compiler/policy"
@@ -22,9 +23,14 @@ capabilities and privileges dropped, the environment reduced to the policy's
 list (credentials appear only as placeholders). On a terminal COMMAND gets a
 pty of its own that agentctl relays.
 
-Without agentd the network is refused outright (there is no egress proxy to
-send it through), and deny rules cover only what exists at launch; both are
-reported on stderr. --explain shows the whole plan without running anything.
+Without agentd, COMMAND gets a network namespace of its own holding only
+loopback, and agentctl serves the egress proxy inside it on 127.0.0.1:3128
+(HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point there); every destination is
+checked against the policy, and programs that ignore the proxy variables
+cannot connect at all. Deny rules then cover only what exists at launch.
+Denied connections are summarised on stderr when COMMAND exits; --events
+FILE appends every network decision as JSON lines. --explain shows the whole
+plan without running anything.
 
 POLICY is builtin:NAME (default, claude-code, ci-runner, offline), a policy
 source (.hcl, .json) or a compiled bundle (.bundle).
@@ -37,7 +43,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	userFlag := fs.String("user", "", "run COMMAND as this user (name or uid; needs root)")
 	explain := fs.Bool("explain", false, "print the launch plan (layers, grants, masked entries, what stays uncovered) and exit")
 	jsonOut := fs.Bool("json", false, "with --explain, print the plan as JSON")
-	quiet := fs.Bool("quiet", false, "do not report degraded layers and uncovered rules on stderr")
+	quiet := fs.Bool("quiet", false, "do not report degraded layers, uncovered rules and denied connections on stderr")
+	eventsPath := fs.String("events", "", "append every network decision to `FILE` as JSON lines")
 	vars := policy.VarFlags{}
 	fs.Var(vars, "var", "set a policy variable, NAME=VALUE (lists: comma-separated); repeatable")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
@@ -64,7 +71,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return shim.ExitSetup
 	}
 
-	l, err := launch.Prepare(launch.Options{Bundle: b, Argv: argv, Workspace: *ws, User: *userFlag, Environ: os.Environ()})
+	denials := &denials{}
+	var sink events.Sink = denials
+	if *eventsPath != "" {
+		f, err := os.OpenFile(*eventsPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "agentctl: --events: %v\n", err)
+			return shim.ExitSetup
+		}
+		defer f.Close()
+		sink = tee{denials, newJSONLines(f)}
+	}
+	l, err := launch.Prepare(launch.Options{Bundle: b, Argv: argv, Workspace: *ws, User: *userFlag, Environ: os.Environ(), Events: sink})
 	if err != nil {
 		fmt.Fprintf(stderr, "agentctl: %v\n", err)
 		return shim.ExitSetup
@@ -86,6 +104,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	code, err := l.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "agentctl: %v\n", err)
+	}
+	if !*quiet {
+		denials.report(stderr)
 	}
 	return code
 }

@@ -114,7 +114,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 func TestRunExplain(t *testing.T) {
 	s := newSandbox(t, "root")
 	r := s.exec(bin.agentctl, "run", "--explain")
-	for _, want := range []string{".env", "hidden", ".git/hooks", "read-only", "not masked", "network", "refused"} {
+	for _, want := range []string{".env", "hidden", ".git/hooks", "read-only", "not masked", "network namespace", "3128"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("--explain does not mention %q:\n%s", want, r.out)
 		}

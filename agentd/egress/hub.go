@@ -1,0 +1,324 @@
+//go:build linux
+
+// Package egress runs the network layer of sandboxes that live in Paddock's
+// cgroup subtree: the cgroup hooks (package bpf), the egress proxy and the
+// DNS stub, tied together by the kernel's word on who is calling. A
+// sandbox is a cgroup plus its network policy; Add and Remove are all it
+// takes. The daemon owns a Hub; until it lands, tests and tools use one
+// directly.
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/paddock-sh/paddock/agentd/dns"
+	"github.com/paddock-sh/paddock/agentd/events"
+	"github.com/paddock-sh/paddock/agentd/proxy"
+	"github.com/paddock-sh/paddock/bpf"
+	"github.com/paddock-sh/paddock/compiler/bundle"
+)
+
+// Config configures a Hub.
+type Config struct {
+	// CgroupRoot is the cgroup2 directory the hooks attach to; every
+	// sandbox is a cgroup below it.
+	CgroupRoot string
+	// PinDir, on a bpffs mount, keeps the hooks and their maps past the
+	// process's life; "" keeps nothing (tests).
+	PinDir string
+	// Upstream are the recursive DNS servers the stub and the proxy ask;
+	// nil means /etc/resolv.conf's.
+	Upstream []netip.AddrPort
+	Events   events.Sink
+}
+
+// Hub is the running network layer.
+type Hub struct {
+	cfg   Config
+	hooks *bpf.Hooks
+	proxy *proxy.Proxy
+	stub  *dns.Stub
+	port  uint16
+	lns   []net.Listener
+	rd    *bpf.Reader
+	sink  events.Sink
+	wg    sync.WaitGroup
+
+	mu        sync.RWMutex
+	sandboxes map[uint64]*sandbox
+	nextID    uint32
+}
+
+type sandbox struct {
+	id    string
+	num   uint32
+	cg    uint64
+	net   *bundle.Network
+	rules []string // rule number n is rules[n-1]
+	dns   []net.PacketConn
+	px    *proxy.Sandbox
+}
+
+// Start loads and attaches the hooks and starts the proxy and the stub.
+func Start(cfg Config) (*Hub, error) {
+	h := &Hub{cfg: cfg, sink: cfg.Events, sandboxes: map[uint64]*sandbox{}}
+	if h.sink == nil {
+		h.sink = events.Discard
+	}
+	var err error
+	if h.stub, err = dns.New(dns.Config{Upstream: cfg.Upstream, Events: h.sink}); err != nil {
+		return nil, err
+	}
+	l4, l6, port, err := listenPair("tcp")
+	if err != nil {
+		return nil, fmt.Errorf("egress: proxy listener: %w", err)
+	}
+	h.lns, h.port = []net.Listener{l4, l6}, port
+	resolver := h.resolver()
+	h.proxy, err = proxy.New(proxy.Config{
+		Identify: h.identify,
+		Resolver: resolver,
+		DNS:      h.serveDNSConn,
+		Events:   h.sink,
+	})
+	if err != nil {
+		h.closeListeners()
+		return nil, err
+	}
+	if h.hooks, err = bpf.Load(cfg.PinDir); err != nil {
+		h.closeListeners()
+		return nil, err
+	}
+	if err := h.hooks.Configure(bpf.Settings{ProxyPort: port}); err != nil {
+		h.hooks.Close()
+		h.closeListeners()
+		return nil, err
+	}
+	if err := h.hooks.Attach(cfg.CgroupRoot); err != nil {
+		h.hooks.Close()
+		h.closeListeners()
+		return nil, err
+	}
+	if h.rd, err = h.hooks.Events(); err != nil {
+		h.hooks.Detach()
+		h.hooks.Close()
+		h.closeListeners()
+		return nil, err
+	}
+	h.wg.Add(3)
+	go func() { defer h.wg.Done(); h.pump() }()
+	for _, l := range h.lns {
+		go func() { defer h.wg.Done(); _ = h.proxy.Serve(l) }()
+	}
+	return h, nil
+}
+
+// ProxyPort is the port the proxy listens on, on 127.0.0.1 and ::1: what
+// HTTP(S)_PROXY should name inside sandboxes.
+func (h *Hub) ProxyPort() uint16 { return h.port }
+
+// resolver asks the configured upstream servers directly, never the
+// host's stub resolver configuration beyond them.
+func (h *Hub) resolver() *net.Resolver {
+	if len(h.cfg.Upstream) == 0 {
+		return net.DefaultResolver
+	}
+	up := h.cfg.Upstream[0].String()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, up)
+	}}
+}
+
+// listenPair listens on 127.0.0.1 and ::1 on one free port.
+func listenPair(network string) (net.Listener, net.Listener, uint16, error) {
+	for range 20 {
+		l4, err := net.Listen(network+"4", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		port := uint16(l4.Addr().(*net.TCPAddr).Port)
+		l6, err := net.Listen(network+"6", "[::1]:"+strconv.Itoa(int(port)))
+		if err == nil {
+			return l4, l6, port, nil
+		}
+		l4.Close()
+	}
+	return nil, nil, 0, errors.New("no port free on both 127.0.0.1 and ::1")
+}
+
+func packetPair() ([]net.PacketConn, uint16, error) {
+	for range 20 {
+		p4, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			return nil, 0, err
+		}
+		port := uint16(p4.LocalAddr().(*net.UDPAddr).Port)
+		p6, err := net.ListenPacket("udp6", "[::1]:"+strconv.Itoa(int(port)))
+		if err == nil {
+			return []net.PacketConn{p4, p6}, port, nil
+		}
+		p4.Close()
+	}
+	return nil, 0, errors.New("no UDP port free on both 127.0.0.1 and ::1")
+}
+
+// Add makes the cgroup cgroupDir a sandbox with policy n. unixPaths are
+// the sandbox's resolved unix socket allowlist (absolute paths) with their
+// rules.
+func (h *Hub) Add(id, cgroupDir string, n *bundle.Network, unixPaths map[string]bundle.Rule) error {
+	cg, err := bpf.CgroupID(cgroupDir)
+	if err != nil {
+		return err
+	}
+	pcs, port, err := packetPair()
+	if err != nil {
+		return fmt.Errorf("egress: DNS stub socket: %w", err)
+	}
+	h.mu.Lock()
+	h.nextID++
+	sb := &sandbox{id: id, num: h.nextID, cg: cg, net: n, dns: pcs, px: &proxy.Sandbox{ID: id, Network: n}}
+	h.mu.Unlock()
+	pol := sb.policy(unixPaths)
+	pol.DNSPort = port
+	if err := h.hooks.PutSandbox(cg, sb.num, pol); err != nil {
+		for _, pc := range pcs {
+			pc.Close()
+		}
+		return err
+	}
+	h.mu.Lock()
+	h.sandboxes[cg] = sb
+	h.mu.Unlock()
+	ds := &dns.Sandbox{ID: id, Network: n}
+	for _, pc := range pcs {
+		h.wg.Add(1)
+		go func() { defer h.wg.Done(); _ = h.stub.ServePacket(pc, ds) }()
+	}
+	return nil
+}
+
+// Remove takes the sandbox's network away.
+func (h *Hub) Remove(cgroupDir string) error {
+	cg, err := bpf.CgroupID(cgroupDir)
+	if err != nil {
+		return err
+	}
+	err = h.hooks.DeleteSandbox(cg)
+	h.mu.Lock()
+	sb := h.sandboxes[cg]
+	delete(h.sandboxes, cg)
+	h.mu.Unlock()
+	if sb != nil {
+		for _, pc := range sb.dns {
+			pc.Close()
+		}
+	}
+	return err
+}
+
+// identify asks the kernel who is on the other end: the hooks filed the
+// connection's original destination and cgroup under its client address.
+func (h *Hub) identify(c net.Conn) (proxy.Client, error) {
+	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	o, ok := h.hooks.Lookup(remote)
+	if !ok {
+		return proxy.Client{}, fmt.Errorf("no sandbox made the connection from %s", remote)
+	}
+	h.mu.RLock()
+	sb := h.sandboxes[o.Cgroup]
+	h.mu.RUnlock()
+	if sb == nil {
+		return proxy.Client{}, fmt.Errorf("the connection from %s comes from cgroup %d, which is no sandbox", remote, o.Cgroup)
+	}
+	cl := proxy.Client{Sandbox: sb.px, Orig: o.Dst}
+	if o.Dst.Addr().IsLoopback() && o.Dst.Port() == h.port {
+		cl.Orig = netip.AddrPort{} // the workload dialled the proxy: explicit mode
+	}
+	return cl, nil
+}
+
+func (h *Hub) serveDNSConn(c net.Conn, cl proxy.Client) {
+	h.stub.ServeConn(c, &dns.Sandbox{ID: cl.Sandbox.ID, Network: cl.Sandbox.Network})
+}
+
+// pump turns the hooks' records into events.
+func (h *Hub) pump() {
+	for {
+		e, err := h.rd.Read()
+		if err != nil {
+			if errors.Is(err, bpf.ErrClosed) {
+				return
+			}
+			continue
+		}
+		h.mu.RLock()
+		sb := h.sandboxes[e.Cgroup]
+		h.mu.RUnlock()
+		ev := events.Event{Time: time.Now(), Layer: events.LayerCgroupBPF, Action: e.Action.String(), Reason: e.Reason.String(),
+			Proc: &events.Process{PID: e.PID, Comm: e.Comm},
+			Net:  &events.Net{Op: e.Hook.String(), Proto: protoName(e.Proto, e.Type, e.Family), Orig: e.Dst, Path: e.Path}}
+		if sb != nil {
+			ev.Sandbox = sb.id
+			if e.Rule > 0 && int(e.Rule) <= len(sb.rules) {
+				ev.Rule = sb.rules[e.Rule-1]
+			}
+		}
+		h.sink.Emit(ev)
+	}
+}
+
+func protoName(proto, typ, family uint8) string {
+	switch {
+	case family == 1:
+		return "unix"
+	case proto == 6 || (proto == 0 && typ == 1):
+		return "tcp"
+	case proto == 17 || (proto == 0 && typ == 2):
+		return "udp"
+	}
+	return "proto-" + strconv.Itoa(int(proto))
+}
+
+func (h *Hub) closeListeners() {
+	for _, l := range h.lns {
+		l.Close()
+	}
+}
+
+// Close stops serving and detaches the hooks. With a pin directory, use
+// Release instead to leave enforcement in place.
+func (h *Hub) Close() error {
+	err := h.hooks.Detach()
+	h.release()
+	return errors.Join(err, h.hooks.Unpin())
+}
+
+// Release stops serving but leaves the pinned hooks enforcing: sandboxes
+// stay confined, and their redirected connections are refused until a new
+// Hub adopts them.
+func (h *Hub) Release() { h.release() }
+
+func (h *Hub) release() {
+	h.closeListeners()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = h.proxy.Shutdown(ctx)
+	cancel()
+	h.mu.Lock()
+	for _, sb := range h.sandboxes {
+		for _, pc := range sb.dns {
+			pc.Close()
+		}
+	}
+	h.mu.Unlock()
+	h.rd.Close()
+	h.hooks.Close()
+	h.wg.Wait()
+}
