@@ -35,7 +35,6 @@ package dns
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -213,16 +212,16 @@ func (s *Stub) answer(ctx context.Context, sb *Sandbox, msg []byte, o origin) []
 func (s *Stub) decide(ctx context.Context, sb *Sandbox, q *query) *outcome {
 	raw := q.question.Name.String()
 	if q.question.Class != dnsmessage.ClassINET {
-		return refuse(q, quoteName(raw), fmt.Sprintf("class %d is not served; only IN", q.question.Class))
+		return refuse(quoteName(raw), fmt.Sprintf("class %d is not served; only IN", q.question.Class))
 	}
 	host, err := hostpattern.Canonical(raw)
 	if err != nil {
-		return refuse(q, quoteName(raw), fmt.Sprintf("the question is not a host name: %v", err))
+		return refuse(quoteName(raw), fmt.Sprintf("the question is not a host name: %v", err))
 	}
 	if !host.IsIP() && host.Name+"." != lowerASCII(raw) {
 		// The stub resolves exactly the name it was asked, so it must
 		// already be in canonical form (ASCII, punycode for IDNs).
-		return refuse(q, quoteName(raw), fmt.Sprintf("%s is not written in canonical form (%s); only canonical ASCII names are resolved", quoteName(raw), host))
+		return refuse(quoteName(raw), fmt.Sprintf("%s is not written in canonical form (%s); only canonical ASCII names are resolved", quoteName(raw), host))
 	}
 	name := host.String()
 	if q.question.Type == dnsmessage.TypePTR {
@@ -235,7 +234,7 @@ func (s *Stub) decide(ctx context.Context, sb *Sandbox, q *query) *outcome {
 	}
 	d, err := sb.Network.DecideName(name)
 	if err != nil {
-		return refuse(q, quoteName(raw), fmt.Sprintf("the question is not a host name: %v", err))
+		return refuse(quoteName(raw), fmt.Sprintf("the question is not a host name: %v", err))
 	}
 	if d.Verdict != bundle.VerdictAllow {
 		return &outcome{reply: reply{rcode: dnsmessage.RCodeNameError}, action: events.ActionDeny, rule: d.Rule, host: name,
@@ -298,7 +297,7 @@ func (s *Stub) decide(ctx context.Context, sb *Sandbox, q *query) *outcome {
 	return out
 }
 
-func refuse(q *query, host, reason string) *outcome {
+func refuse(host, reason string) *outcome {
 	return &outcome{reply: reply{rcode: dnsmessage.RCodeRefused}, action: events.ActionDeny, host: host, reason: reason + "; answered REFUSED"}
 }
 
@@ -371,8 +370,3 @@ func typeName(t dnsmessage.Type) string {
 	}
 	return "TYPE" + strconv.Itoa(int(t))
 }
-
-var (
-	errLoop      = errors.New("CNAME loop")
-	errLongChain = fmt.Errorf("CNAME chain longer than %d", maxChain)
-)

@@ -44,6 +44,11 @@ type response struct {
 // maxRecords bounds the answer records read from one upstream reply.
 const maxRecords = 128
 
+var (
+	errLoop      = errors.New("CNAME loop")
+	errLongChain = fmt.Errorf("CNAME chain longer than %d", maxChain)
+)
+
 // resolve finds the addresses of type typ for name (canonical, with the
 // trailing dot), following CNAMEs: those the upstream included in its
 // answer, then, for a chain that stops short of addresses, by asking again
