@@ -1,0 +1,545 @@
+// Package proxy is the egress proxy every allowed connection of a sandbox
+// goes through (decision D4 of DESIGN.md).
+//
+// A connection arrives either on purpose (explicit mode: the workload uses
+// HTTP CONNECT, absolute-form HTTP or SOCKS5 through the standard proxy
+// variables) or redirected by a cgroup hook (transparent mode: the name is
+// read from the TLS ClientHello or the HTTP Host header). Either way the
+// name is canonicalised once; that value is matched against the sandbox's
+// network policy, logged, resolved and dialled. Every address a name
+// resolves to is checked again (loopback, link-local, metadata and this
+// host's own addresses need a rule naming them), and the proxy dials an
+// address it checked, never the name. Every HTTP request on a kept-alive
+// connection is checked, and every decision becomes an events.Event.
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paddock-sh/paddock/agentd/events"
+	"github.com/paddock-sh/paddock/compiler/bundle"
+)
+
+// Sandbox is what the proxy knows of a sandbox: its id for events and its
+// network policy.
+type Sandbox struct {
+	ID      string
+	Network *bundle.Network
+}
+
+// Client is who is calling, as the kernel (or the listener) says.
+type Client struct {
+	Sandbox *Sandbox
+	// Orig is the destination the workload connected to before a cgroup
+	// hook redirected it here (transparent mode). The zero value means the
+	// client connected to the proxy on purpose (explicit mode).
+	Orig netip.AddrPort
+}
+
+// Resolver looks up the addresses of a canonical name. *net.Resolver fits.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Config configures a Proxy. Identify is required; everything else has a
+// default.
+type Config struct {
+	// Identify tells who is on the other end of an accepted connection. An
+	// error refuses the connection: a connection that matches no sandbox
+	// is closed, so the proxy is never an open proxy.
+	Identify func(c net.Conn) (Client, error)
+	// Resolver resolves names (default net.DefaultResolver).
+	Resolver Resolver
+	// LocalAddrs lists this host's own addresses (default: the interface
+	// addresses, cached for a few seconds).
+	LocalAddrs func() []netip.Addr
+	// Dial connects to a checked address (default: a net.Dialer).
+	Dial func(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error)
+	// DNS, when set, is handed transparent connections whose original port
+	// is 53 (DNS over TCP) and owns them from then on. Without it they
+	// are refused.
+	DNS func(c net.Conn, cl Client)
+	// Events receives every decision (default events.Discard).
+	Events events.Sink
+	// Logger receives diagnostics; never header values or bodies (default
+	// slog.Default()).
+	Logger *slog.Logger
+
+	// HeaderTimeout bounds the time from a request's first byte to the end
+	// of its head, and likewise a SOCKS5 handshake and a ClientHello
+	// (default 10s). A client sending a byte a second cannot hold a head
+	// open longer than this.
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the first byte of a connection and
+	// of each further request on a kept-alive connection (default 2m).
+	IdleTimeout time.Duration
+	// SniffTimeout is how long a transparent connection may stay silent
+	// before it is decided on its original address alone, for protocols
+	// where the server speaks first (default 300ms).
+	SniffTimeout time.Duration
+	// ResolveTimeout bounds a name lookup (default 5s).
+	ResolveTimeout time.Duration
+	// DialTimeout bounds connecting upstream over all addresses (default
+	// 10s); each address but the last gets at most DialAttemptTimeout
+	// (default 2s).
+	DialTimeout        time.Duration
+	DialAttemptTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for an upstream response head
+	// (default 5m).
+	ResponseHeaderTimeout time.Duration
+}
+
+// Proxy is the egress proxy. Create it with New.
+type Proxy struct {
+	cfg    Config
+	log    *slog.Logger
+	sink   events.Sink
+	locals localAddrs
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+	// closingFlag mirrors closing for the per-request check.
+	closingFlag atomic.Bool
+	done        chan struct{} // closed when the last connection ends during shutdown
+}
+
+// ErrClosed is returned by Serve after Shutdown.
+var ErrClosed = errors.New("proxy: shut down")
+
+// New checks cfg and fills in its defaults.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Identify == nil {
+		return nil, errors.New("proxy: Config.Identify is required")
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.Dial == nil {
+		d := &net.Dialer{KeepAlive: 30 * time.Second}
+		cfg.Dial = func(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr.String())
+		}
+	}
+	if cfg.Events == nil {
+		cfg.Events = events.Discard
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.HeaderTimeout, 10*time.Second)
+	def(&cfg.IdleTimeout, 2*time.Minute)
+	def(&cfg.SniffTimeout, 300*time.Millisecond)
+	def(&cfg.ResolveTimeout, 5*time.Second)
+	def(&cfg.DialTimeout, 10*time.Second)
+	def(&cfg.DialAttemptTimeout, 2*time.Second)
+	def(&cfg.ResponseHeaderTimeout, 5*time.Minute)
+	p := &Proxy{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		sink:      cfg.Events,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+	p.locals.get = cfg.LocalAddrs
+	return p, nil
+}
+
+// Serve accepts connections on l until l is closed or Shutdown is called.
+// It returns nil when l was closed, ErrClosed after Shutdown, and an error
+// only if Accept fails in a way that does not go away.
+func (p *Proxy) Serve(l net.Listener) error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.listeners[l] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.listeners, l)
+		p.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if p.isClosing() {
+				return ErrClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of descriptors and the like: wait and try again rather
+			// than take the whole proxy down.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			p.log.Warn("proxy: accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		cc := &conn{p: p, c: c}
+		if !p.track(cc) {
+			c.Close()
+			return ErrClosed
+		}
+		go cc.serve()
+	}
+}
+
+// Shutdown stops every Serve, closes idle connections at once and waits
+// for the others to end. When ctx ends first, it closes them all and
+// returns ctx.Err().
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.closing = true
+	p.closingFlag.Store(true)
+	for l := range p.listeners {
+		l.Close()
+	}
+	if p.done == nil {
+		p.done = make(chan struct{})
+		if len(p.conns) == 0 {
+			close(p.done)
+		}
+	}
+	for c := range p.conns {
+		if c.idle.Load() {
+			c.c.Close()
+		}
+	}
+	done := p.done
+	p.mu.Unlock()
+
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		for c := range p.conns {
+			c.c.Close()
+		}
+		p.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (p *Proxy) isClosing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing
+}
+
+func (p *Proxy) track(c *conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.conns, c)
+	if p.closing && len(p.conns) == 0 && p.done != nil {
+		select {
+		case <-p.done:
+		default:
+			close(p.done)
+		}
+	}
+}
+
+// conn is one accepted client connection.
+type conn struct {
+	p      *Proxy
+	c      net.Conn
+	cl     Client
+	client netip.AddrPort // the client's address, for events
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idle   atomic.Bool // waiting between requests; Shutdown may close it
+}
+
+func (c *conn) serve() {
+	defer c.p.untrack(c)
+	defer c.c.Close()
+	defer c.release()
+	c.client = addrPortOf(c.c.RemoteAddr())
+
+	cl, err := c.p.cfg.Identify(c.c)
+	if err == nil && cl.Sandbox == nil {
+		err = errors.New("no sandbox")
+	}
+	if err != nil {
+		c.p.emit(events.Event{
+			Action: events.ActionDeny,
+			Reason: fmt.Sprintf("connection from %s matches no sandbox (%v); closed", c.client, err),
+			Net:    &events.Net{Op: "tcp", Proto: "tcp", Client: c.client},
+		})
+		return
+	}
+	c.cl = cl
+	c.br = getReader(c.c, clientReaderSize)
+	if c.cl.Orig.IsValid() {
+		c.transparent()
+		return
+	}
+	c.explicit()
+}
+
+// release returns the buffers to their pools.
+func (c *conn) release() {
+	if c.br != nil {
+		putReader(c.br, clientReaderSize)
+		c.br = nil
+	}
+	if c.bw != nil {
+		putWriter(c.bw)
+		c.bw = nil
+	}
+}
+
+func (c *conn) writer() *bufio.Writer {
+	if c.bw == nil {
+		c.bw = getWriter(c.c)
+	}
+	return c.bw
+}
+
+// explicit serves a client that connected to the proxy on purpose: SOCKS5
+// when its first byte is 5, HTTP otherwise.
+func (c *conn) explicit() {
+	c.c.SetReadDeadline(time.Now().Add(c.p.cfg.IdleTimeout))
+	b, err := c.br.Peek(1)
+	if err != nil {
+		return
+	}
+	c.c.SetReadDeadline(time.Now().Add(c.p.cfg.HeaderTimeout))
+	if b[0] == socksVersion {
+		c.socks()
+		return
+	}
+	h := newHTTPConn(c, false)
+	defer h.close()
+	h.serve(true)
+}
+
+// transparent serves a connection a cgroup hook redirected here.
+func (c *conn) transparent() {
+	cfg := &c.p.cfg
+	port := c.cl.Orig.Port()
+	if port == 53 {
+		if cfg.DNS != nil {
+			c.release()
+			cfg.DNS(c.c, c.cl)
+			return
+		}
+		c.emitDecision("tcp", nil, refused(c.cl.Orig.Addr().String(), port, "",
+			"DNS over TCP goes only to the DNS stub, which is not running; denied"))
+		return
+	}
+	c.c.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
+	b, err := c.br.Peek(1)
+	if err != nil {
+		if isTimeout(err) {
+			// The client waits for the server to speak first.
+			c.tunnelToOrig("tcp", nil)
+		}
+		return
+	}
+	c.c.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
+	switch {
+	case b[0] == recordHandshake:
+		c.transparentTLS()
+	case looksLikeHTTP(c.br):
+		h := newHTTPConn(c, true)
+		defer h.close()
+		h.serve(true)
+	default:
+		c.tunnelToOrig("tcp", nil)
+	}
+}
+
+// transparentTLS decides a redirected TLS connection on its SNI, or on the
+// original address when the ClientHello names no server.
+func (c *conn) transparentTLS() {
+	raw, msg, err := readClientHello(c.br)
+	if err == errNotTLS {
+		c.tunnelToOrig("tcp", nil)
+		return
+	}
+	if err != nil {
+		c.emitDecision("tls", nil, refused(c.cl.Orig.Addr().String(), c.cl.Orig.Port(), "",
+			fmt.Sprintf("unreadable TLS ClientHello (%v); closed", err)))
+		return
+	}
+	host, ok, err := parseClientHello(msg)
+	if err != nil {
+		c.emitDecision("tls", nil, refused("", c.cl.Orig.Port(), "",
+			fmt.Sprintf("refused TLS ClientHello: %v; closed", err)))
+		return
+	}
+	if !ok {
+		c.tunnelToOrig("tls", raw)
+		return
+	}
+	d, dn := c.p.check(c.cl.Sandbox, host.String(), c.cl.Orig.Port())
+	if dn != nil {
+		c.emitDecision("tls", nil, dn)
+		return
+	}
+	up, dn := c.p.dial(d)
+	c.emitDecision("tls", up, dn.orAllow(d))
+	if up == nil {
+		return
+	}
+	c.tunnel(up, raw, nil, "tls")
+}
+
+// tunnelToOrig decides on the original destination address alone and
+// tunnels to it.
+func (c *conn) tunnelToOrig(op string, pre []byte) {
+	d, dn := c.p.check(c.cl.Sandbox, c.cl.Orig.Addr().String(), c.cl.Orig.Port())
+	if dn != nil {
+		c.emitDecision(op, nil, dn)
+		return
+	}
+	up, dn := c.p.dial(d)
+	c.emitDecision(op, up, dn.orAllow(d))
+	if up == nil {
+		return
+	}
+	c.tunnel(up, pre, nil, op)
+}
+
+// emitDecision records one decision about this connection; up, when set,
+// is the connection the decision led to.
+func (c *conn) emitDecision(op string, up *upstream, dn *outcome) {
+	e := events.Event{
+		Sandbox: c.cl.Sandbox.ID,
+		Action:  events.ActionDeny,
+		Rule:    dn.rule,
+		Reason:  dn.reason,
+		Net: &events.Net{
+			Op: op, Proto: "tcp", Client: c.client, Orig: c.cl.Orig,
+			Host: dn.host, Port: dn.port,
+		},
+	}
+	if dn.allowed {
+		e.Action = events.ActionAllow
+	}
+	if up != nil {
+		e.Net.Dialled = up.addr
+	}
+	c.p.emit(e)
+}
+
+func (p *Proxy) emit(e events.Event) {
+	e.Time = time.Now()
+	e.Layer = events.LayerProxy
+	p.sink.Emit(e)
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Buffer pools.
+const (
+	clientReaderSize   = 8 << 10
+	upstreamReaderSize = 32 << 10
+	writerSize         = 8 << 10
+)
+
+var (
+	clientReaders   = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, clientReaderSize) }}
+	upstreamReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, upstreamReaderSize) }}
+	writers         = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writerSize) }}
+)
+
+func getReader(c net.Conn, size int) *bufio.Reader {
+	pool := &clientReaders
+	if size == upstreamReaderSize {
+		pool = &upstreamReaders
+	}
+	br := pool.Get().(*bufio.Reader)
+	br.Reset(c)
+	return br
+}
+
+func putReader(br *bufio.Reader, size int) {
+	br.Reset(nil)
+	if size == upstreamReaderSize {
+		upstreamReaders.Put(br)
+	} else {
+		clientReaders.Put(br)
+	}
+}
+
+func getWriter(c net.Conn) *bufio.Writer {
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(c)
+	return bw
+}
+
+func putWriter(bw *bufio.Writer) {
+	bw.Reset(nil)
+	writers.Put(bw)
+}
+
+// looksLikeHTTP reports whether the client's first bytes are an HTTP
+// request line: a method token, one space, then "/", "*" or "http".
+func looksLikeHTTP(br *bufio.Reader) bool {
+	for n := 1; n <= maxMethodLen+1; n++ {
+		b, err := br.Peek(n)
+		if err != nil {
+			return false
+		}
+		switch c := b[n-1]; {
+		case c == ' ' && n > 1:
+			b, err := br.Peek(n + 1)
+			if err != nil {
+				return false
+			}
+			t := b[n]
+			return t == '/' || t == '*' || t == 'h' || t == 'H'
+		case !isTchar(c):
+			return false
+		}
+	}
+	return false
+}
