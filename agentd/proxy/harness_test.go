@@ -86,6 +86,27 @@ func startOrigin(t testing.TB, name, ip string, useTLS bool) *origin {
 			o.mu.Lock()
 			o.reqs = append(o.reqs, r.Method+" "+r.Host+" "+r.URL.RequestURI())
 			o.mu.Unlock()
+			if r.Header.Get("Upgrade") == "websocket" {
+				c, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello-from-origin")
+				brw.Flush()
+				io.Copy(c, brw)
+				return
+			}
+			switch r.URL.Path {
+			case "/204":
+				w.WriteHeader(204)
+				return
+			case "/chunked":
+				w.Write([]byte("part1;"))
+				w.(http.Flusher).Flush()
+				w.Write([]byte("part2"))
+				return
+			}
 			body, _ := io.ReadAll(r.Body)
 			if r.URL.Path == "/big" {
 				w.Write([]byte(strings.Repeat("x", 1<<20)))

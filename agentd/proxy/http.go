@@ -465,13 +465,11 @@ func (h *httpConn) response(up *upstream, hasBody bool, bodyErr chan error, mayR
 			if mayRetry && (err == io.EOF || len(rh) == 0 && errors.Is(err, syscall.ECONNRESET)) {
 				return false, true
 			}
-			h.abandon(bodyErr)
-			h.writeError(502, "the upstream closed the connection or sent no valid response")
+			h.failed(bodyErr, "the upstream closed the connection or sent no valid response")
 			return false, false
 		}
 		if err := parseResponse(rh, resp); err != nil {
-			h.abandon(bodyErr)
-			h.writeError(502, "the upstream sent a malformed response head")
+			h.failed(bodyErr, "the upstream sent a malformed response head")
 			return false, false
 		}
 		if resp.status >= 200 {
@@ -479,8 +477,7 @@ func (h *httpConn) response(up *upstream, hasBody bool, bodyErr chan error, mayR
 		}
 		if resp.status == 101 {
 			if req.upgrade == nil || resp.upgrade == nil || hasBody {
-				h.abandon(bodyErr)
-				h.writeError(502, "the upstream switched protocols without a WebSocket upgrade being asked for")
+				h.failed(bodyErr, "the upstream switched protocols without a WebSocket upgrade being asked for")
 				return false, false
 			}
 			writeResponseHead(bw, resp, false, true)
@@ -541,24 +538,38 @@ func (h *httpConn) response(up *upstream, hasBody bool, bodyErr chan error, mayR
 }
 
 // abandon ends a failed exchange: it closes the upstream and, if a request
-// body is still being forwarded, the client, and waits for that copy.
-func (h *httpConn) abandon(bodyErr chan error) {
+// body is still being forwarded, stops reading the client (without closing
+// it, so that an error can still be written) and waits for that copy. It
+// returns the copy's error.
+func (h *httpConn) abandon(bodyErr chan error) error {
 	up := h.up
 	h.up = nil
 	if up != nil {
 		up.c.Close()
 	}
+	var err error
 	if bodyErr != nil {
 		select {
-		case <-bodyErr:
+		case err = <-bodyErr:
 		default:
-			h.c.Close()
-			<-bodyErr
+			h.c.SetReadDeadline(time.Unix(1, 0))
+			err = <-bodyErr
 		}
 	}
 	if up != nil {
 		up.release()
 	}
+	return err
+}
+
+// failed answers a failed exchange: 400 when the request body was
+// malformed, else 502 with why.
+func (h *httpConn) failed(bodyErr chan error, why string) {
+	if err := h.abandon(bodyErr); err == errChunk {
+		h.refuse(400, "malformed chunked request body")
+		return
+	}
+	h.writeError(502, why)
 }
 
 func writeResponseHead(w *bufio.Writer, resp *response, close, upgrade bool) {

@@ -522,7 +522,7 @@ func putWriter(bw *bufio.Writer) {
 }
 
 // looksLikeHTTP reports whether the client's first bytes are an HTTP
-// request line: a method token, one space, then "/", "*" or "http".
+// request line: a method token, one space, then a visible character.
 func looksLikeHTTP(br *bufio.Reader) bool {
 	for n := 1; n <= maxMethodLen+1; n++ {
 		b, err := br.Peek(n)
@@ -536,7 +536,7 @@ func looksLikeHTTP(br *bufio.Reader) bool {
 				return false
 			}
 			t := b[n]
-			return t == '/' || t == '*' || t == 'h' || t == 'H'
+			return t > ' ' && t < 0x7f
 		case !isTchar(c):
 			return false
 		}
