@@ -1,0 +1,1073 @@
+// Command proxy measures what Paddock's egress proxy costs an HTTP client:
+// wrk's throughput and latency fetching a 1 KiB file from nginx on
+// loopback directly, through Paddock's proxy (explicit mode, absolute-form
+// requests) and through tinyproxy, the yardstick the peers' baseline used.
+//
+// nginx, tinyproxy, wrk and the Paddock proxy are separate processes; the
+// proxy is this binary re-executed (see child.go). The paths are
+// interleaved over rounds, and each configuration is also reported as the
+// median of its per-round ratio to the direct run of the same round and
+// connection count, since the host's load drifts over the minutes a run
+// takes and moves both sides of a pair alike.
+//
+// Before anything is timed, and again after, the benchmark checks that the
+// proxy under test is not an open proxy: an allowed request gets the file,
+// a request to another port on the same address gets 403 and never
+// reaches the listener there.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The issue's targets for the Paddock proxy.
+const (
+	targetRatio1    = 0.6 // req/s at 1 connection, at least this times direct
+	targetRatio8    = 0.5 // req/s at 8 connections
+	targetAddedP50  = 60  // added median latency, µs, at most
+	fileSize        = 1024
+	doneMarker      = "paddock-bench"
+	checkMarker     = "paddock-bench-check"
+	startTimeout    = 5 * time.Second
+	maxReportedTail = 2048
+)
+
+func main() {
+	if origin := os.Getenv(childEnv); origin != "" {
+		os.Exit(serveChild(origin))
+	}
+	dur := flag.Duration("d", 10*time.Second, "duration of each timed wrk run (whole seconds)")
+	rounds := flag.Int("rounds", 3, "rounds; each runs every path at every connection count once")
+	warmup := flag.Duration("warmup", 2*time.Second, "duration of the untimed warm-up and verification run of each path (whole seconds)")
+	connsFlag := flag.String("c", "1,8", "wrk connection counts, comma-separated")
+	out := flag.String("o", "bench/results/proxy.md", "write the markdown report to this file (\"\": stdout only)")
+	flag.Parse()
+	conns, err := parseConns(*connsFlag)
+	if err == nil && (*rounds < 1 || *dur < time.Second || *dur%time.Second != 0 || *warmup < time.Second || *warmup%time.Second != 0) {
+		err = errors.New("-rounds must be at least 1, -d and -warmup whole seconds of at least 1s")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "proxy:", err)
+		os.Exit(2)
+	}
+
+	// An interrupt stops the wrk run under way; the servers are then
+	// stopped by the cleanups like on any other return.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	b := &bench{ctx: ctx, dur: *dur, warmup: *warmup, rounds: *rounds, conns: conns}
+	report, err := b.run()
+	b.cleanup()
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "proxy:", err)
+		os.Exit(1)
+	}
+	os.Stdout.Write(report)
+	if *out != "" {
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "proxy:", err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(*out, report, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "proxy:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func parseConns(s string) ([]int, error) {
+	var cs []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-c: %q is not a positive connection count", f)
+		}
+		cs = append(cs, n)
+	}
+	return cs, nil
+}
+
+// bench is one run of the benchmark and everything it started.
+type bench struct {
+	ctx    context.Context
+	dur    time.Duration
+	warmup time.Duration
+	rounds int
+	conns  []int
+
+	tmp      string
+	tools    map[string]string // name -> path
+	versions map[string]string
+	cleanups []func()
+
+	origin   string // nginx, 127.0.0.1:port
+	paddock  *child
+	tiny     *exec.Cmd
+	tinyAddr string
+	canary   *canary
+
+	paths  []*path
+	checks []string // what was checked, for the report
+	events [2]int64 // the proxy's allow and deny events at the end
+	rss    map[string]int64
+	reqs   int64 // requests wrk completed through Paddock, all runs
+	load   [2]string // /proc/loadavg's first three fields before and after
+}
+
+// path is one way to reach the origin, and what was measured for it.
+type path struct {
+	name   string
+	url    string // what wrk connects to
+	target string // the request target wrk sends
+	script string // the timed run's Lua script
+	check  string // the verification run's Lua script
+	skip   string
+
+	runs   [][]result // [connection index][round]
+	ok, nb int64      // verification: 2xx and other responses
+}
+
+// result is what one wrk run printed through the script's done().
+type result struct {
+	requests, bytes, durationUS                        int64
+	connectErr, readErr, writeErr, statusErr, timeouts int64
+	p50, p99, mean                                     float64 // µs
+}
+
+func (r result) rps() float64 { return float64(r.requests) / (float64(r.durationUS) / 1e6) }
+
+func (b *bench) cleanup() {
+	for i := len(b.cleanups) - 1; i >= 0; i-- {
+		b.cleanups[i]()
+	}
+	b.cleanups = nil
+}
+
+func (b *bench) defer_(f func()) { b.cleanups = append(b.cleanups, f) }
+
+func (b *bench) run() ([]byte, error) {
+	if err := b.findTools(); err != nil {
+		return nil, err
+	}
+	b.load[0] = loadavg()
+	tmp, err := os.MkdirTemp("", "paddock-bench-proxy-")
+	if err != nil {
+		return nil, err
+	}
+	b.tmp = tmp
+	b.defer_(func() { os.RemoveAll(tmp) })
+	// nginx's worker runs as nobody when started by root.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, err
+	}
+
+	if err := b.startNginx(); err != nil {
+		return nil, err
+	}
+	if err := b.startPaddock(); err != nil {
+		return nil, err
+	}
+	if err := b.startTinyproxy(); err != nil {
+		return nil, err
+	}
+	if b.canary, err = startCanary(); err != nil {
+		return nil, err
+	}
+	b.defer_(b.canary.close)
+	if err := b.makePaths(); err != nil {
+		return nil, err
+	}
+	if err := b.checkAccess("before the runs"); err != nil {
+		return nil, err
+	}
+	if err := b.verify(); err != nil {
+		return nil, err
+	}
+	if err := b.measure(); err != nil {
+		return nil, err
+	}
+	if err := b.checkAccess("after the runs"); err != nil {
+		return nil, err
+	}
+	b.load[1] = loadavg()
+	if b.events, err = b.paddock.stats(); err != nil {
+		return nil, err
+	}
+	b.rss = map[string]int64{"Paddock proxy": vmHWM(b.paddock.cmd.Process.Pid)}
+	if b.tiny != nil {
+		b.rss["tinyproxy"] = vmHWM(b.tiny.Process.Pid)
+	}
+	return b.render(), nil
+}
+
+func (b *bench) findTools() error {
+	b.tools = map[string]string{}
+	b.versions = map[string]string{}
+	for _, name := range []string{"wrk", "nginx", "tinyproxy"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			// nginx lives in sbin, which an unprivileged PATH may lack.
+			if _, serr := os.Stat("/usr/sbin/" + name); serr == nil {
+				p, err = "/usr/sbin/"+name, nil
+			}
+		}
+		if err != nil {
+			if name == "tinyproxy" {
+				continue // the yardstick only: its rows say why they are missing
+			}
+			return fmt.Errorf("%s is not installed (make deps installs wrk, nginx-light and tinyproxy)", name)
+		}
+		b.tools[name] = p
+	}
+	// Each prints its version its own way, and wrk exits 1 doing it.
+	ver := func(name string, arg string, re func(string) string) {
+		if p, ok := b.tools[name]; ok {
+			out, _ := exec.Command(p, arg).CombinedOutput()
+			b.versions[name] = re(strings.TrimSpace(string(out)))
+		}
+	}
+	ver("wrk", "-v", func(s string) string {
+		s, _, _ = strings.Cut(s, "\n")
+		if f := strings.Fields(s); len(f) > 1 {
+			return "wrk " + f[1]
+		}
+		return "wrk"
+	})
+	ver("nginx", "-v", func(s string) string { return strings.TrimPrefix(s, "nginx version: ") })
+	ver("tinyproxy", "-v", func(s string) string { s, _, _ = strings.Cut(s, "\n"); return s })
+	return nil
+}
+
+// freePort returns a loopback port nothing listens on right now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitListening waits until addr accepts connections, or cmd exits.
+func waitListening(addr string, cmd *exec.Cmd, exited <-chan struct{}) error {
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited before listening on %s", filepath.Base(cmd.Path), addr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s does not listen on %s after %s", filepath.Base(cmd.Path), addr, startTimeout)
+}
+
+// tail keeps the last bytes written to it, for error messages.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > maxReportedTail {
+		t.buf = t.buf[len(t.buf)-maxReportedTail:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
+
+// startServer starts a server process in a process group of its own (so
+// that a terminal's interrupt reaches only the benchmark, which stops it)
+// and registers its stopping. deathSig is what the kernel sends it should
+// the benchmark die without cleaning up.
+func (b *bench) startServer(argv []string, deathSig syscall.Signal, stdout io.Writer) (*exec.Cmd, *tail, <-chan struct{}, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
+	errs := &tail{}
+	cmd.Stderr = errs
+	if stdout == nil {
+		stdout = errs
+	}
+	cmd.Stdout = stdout
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	pid := cmd.Process.Pid
+	b.defer_(func() {
+		// The whole group: nginx's worker goes with its master.
+		syscall.Kill(-pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			syscall.Kill(-pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	return cmd, errs, exited, nil
+}
+
+func (b *bench) startNginx() error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	b.origin = fmt.Sprintf("127.0.0.1:%d", port)
+	www := filepath.Join(b.tmp, "www")
+	if err := os.MkdirAll(www, 0o755); err != nil {
+		return err
+	}
+	body := make([]byte, fileSize)
+	rand.Read(body)
+	if err := os.WriteFile(filepath.Join(www, "1k.bin"), body, 0o644); err != nil {
+		return err
+	}
+	conf := filepath.Join(b.tmp, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(nginxConf(b.tmp, b.origin)), 0o644); err != nil {
+		return err
+	}
+	cmd, errs, exited, err := b.startServer([]string{b.tools["nginx"], "-p", b.tmp, "-e", filepath.Join(b.tmp, "error.log"), "-c", conf}, syscall.SIGTERM, nil)
+	if err != nil {
+		return fmt.Errorf("starting nginx: %w", err)
+	}
+	if err := waitListening(b.origin, cmd, exited); err != nil {
+		log, _ := os.ReadFile(filepath.Join(b.tmp, "error.log"))
+		return fmt.Errorf("%w\n%s%s", err, errs, log)
+	}
+	return nil
+}
+
+// nginxConf is the origin: one worker, no access log, static files from
+// dir/www on addr.
+func nginxConf(dir, addr string) string {
+	return fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    server {
+        listen %[2]s;
+        root %[1]s/www;
+    }
+}
+`, dir, addr)
+}
+
+// tinyproxyConf listens on loopback and serves 127.0.0.1 only. Root must
+// name a user to drop to.
+func tinyproxyConf(port string) string {
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "User nobody\nGroup nogroup\n"
+	}
+	return fmt.Sprintf("Port %s\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 600\nMaxClients 100\nLogLevel Error\n%s", port, user)
+}
+
+func (b *bench) startTinyproxy() error {
+	if b.tools["tinyproxy"] == "" {
+		return nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	conf := filepath.Join(b.tmp, "tinyproxy.conf")
+	if err := os.WriteFile(conf, []byte(tinyproxyConf(strconv.Itoa(port))), 0o644); err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd, errs, exited, err := b.startServer([]string{b.tools["tinyproxy"], "-d", "-c", conf}, syscall.SIGKILL, nil)
+	if err != nil {
+		return fmt.Errorf("starting tinyproxy: %w", err)
+	}
+	if err := waitListening(addr, cmd, exited); err != nil {
+		return fmt.Errorf("%w\n%s", err, errs)
+	}
+	b.tiny, b.tinyAddr = cmd, addr
+	return nil
+}
+
+// child is the Paddock proxy process.
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+	in   io.WriteCloser
+	out  *bufio.Reader
+	errs *tail
+}
+
+func (b *bench) startPaddock() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	ir, iw, err := os.Pipe()
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return err
+	}
+	b.defer_(func() { pr.Close(); iw.Close() })
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+b.origin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stdin, cmd.Stdout = ir, pw
+	errs := &tail{}
+	cmd.Stderr = errs
+	err = cmd.Start()
+	ir.Close()
+	pw.Close()
+	if err != nil {
+		iw.Close()
+		return fmt.Errorf("starting the Paddock proxy: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	c := &child{cmd: cmd, in: iw, out: bufio.NewReader(pr), errs: errs}
+	b.paddock = c
+	b.defer_(func() {
+		// Closing stdin shuts it down; a signal if it does not.
+		iw.Close()
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	line, err := c.readLine()
+	if err != nil || !strings.HasPrefix(line, "ready ") {
+		return fmt.Errorf("the Paddock proxy did not start (%q, %v)\n%s", line, err, errs)
+	}
+	c.addr = strings.TrimPrefix(line, "ready ")
+	return nil
+}
+
+func (c *child) readLine() (string, error) {
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := c.out.ReadString('\n')
+		ch <- res{strings.TrimSpace(s), err}
+	}()
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-time.After(startTimeout):
+		return "", errors.New("no answer")
+	}
+}
+
+// stats asks the proxy how many allow and deny events it emitted.
+func (c *child) stats() ([2]int64, error) {
+	var n [2]int64
+	if _, err := io.WriteString(c.in, "stats\n"); err != nil {
+		return n, err
+	}
+	line, err := c.readLine()
+	if err != nil {
+		return n, err
+	}
+	if _, err := fmt.Sscanf(line, "stats %d %d", &n[0], &n[1]); err != nil {
+		return n, fmt.Errorf("the proxy's stats %q: %w", line, err)
+	}
+	return n, nil
+}
+
+// loadavg is the host's 1, 5 and 15 minute load averages: the other
+// engineers and machines sharing this host show there.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+// vmHWM is the peak resident set of a live process, KiB (0 if unknown).
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// canary is a listener on another loopback port, which the policy does not
+// allow: reached counts connections that got to it anyway.
+type canary struct {
+	l       net.Listener
+	reached atomic.Int64
+}
+
+func startCanary() (*canary, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	c := &canary{l: l}
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.reached.Add(1)
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\ncanary")
+			conn.Close()
+		}
+	}()
+	return c, nil
+}
+
+func (c *canary) addr() string { return c.l.Addr().String() }
+func (c *canary) close()       { c.l.Close() }
+
+// makePaths writes the wrk scripts of each path.
+func (b *bench) makePaths() error {
+	direct := "/1k.bin"
+	absolute := "http://" + b.origin + "/1k.bin"
+	b.paths = []*path{
+		{name: "direct (wrk → nginx)", url: "http://" + b.origin + "/", target: direct},
+		{name: "Paddock proxy", url: "http://" + b.paddock.addr + "/", target: absolute},
+		{name: "tinyproxy " + strings.TrimPrefix(b.versions["tinyproxy"], "tinyproxy "), url: "http://" + b.tinyAddr + "/", target: absolute},
+	}
+	if b.tiny == nil {
+		b.paths[2].name = "tinyproxy"
+		b.paths[2].skip = "not installed (make deps installs it)"
+	}
+	for i, p := range b.paths {
+		p.script = filepath.Join(b.tmp, fmt.Sprintf("path%d.lua", i))
+		p.check = filepath.Join(b.tmp, fmt.Sprintf("path%d-check.lua", i))
+		if err := os.WriteFile(p.script, []byte(timedScript(p.target, b.origin)), 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p.check, []byte(checkScript(p.target, b.origin)), 0o644); err != nil {
+			return err
+		}
+		p.runs = make([][]result, len(b.conns))
+	}
+	return nil
+}
+
+// timedScript sets a static request (wrk builds it once, so the script
+// costs nothing per request) and prints wrk's summary in full precision
+// at the end.
+func timedScript(target, host string) string {
+	return fmt.Sprintf(`wrk.path = %q
+wrk.headers["Host"] = %q
+done = function(s, latency, requests)
+  local e = s.errors
+  io.write(string.format("%s %%d %%d %%d %%d %%d %%d %%d %%d %%.3f %%.3f %%.3f\n",
+    s.requests, s.bytes, s.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.mean))
+end
+`, target, host, doneMarker)
+}
+
+// checkScript is timedScript plus a response hook that counts 2xx
+// statuses exactly. The hook makes wrk parse every response for Lua, so
+// it is used only in the untimed verification runs.
+func checkScript(target, host string) string {
+	return timedScript(target, host) + fmt.Sprintf(`local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) ok2xx = 0; other = 0 end
+response = function(status, headers, body)
+  if status >= 200 and status < 300 then ok2xx = ok2xx + 1 else other = other + 1 end
+end
+local timed_done = done
+done = function(s, latency, requests)
+  timed_done(s, latency, requests)
+  local ok, bad = 0, 0
+  for _, t in ipairs(threads) do ok = ok + t:get("ok2xx"); bad = bad + t:get("other") end
+  io.write(string.format("%s %%d %%d\n", ok, bad))
+end
+`, checkMarker)
+}
+
+// wrk runs wrk once and returns its summary, and the verification counts
+// when the script has them.
+func (b *bench) wrk(p *path, conns int, d time.Duration, script string) (result, [2]int64, error) {
+	var r result
+	var chk [2]int64
+	args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d/time.Second)), "--latency", "-s", script, p.url}
+	cmd := exec.CommandContext(b.ctx, b.tools["wrk"], args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	if b.ctx.Err() != nil {
+		return r, chk, errors.New("interrupted")
+	}
+	if err != nil {
+		return r, chk, fmt.Errorf("wrk %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	found := false
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, checkMarker+" "); ok {
+			if _, err := fmt.Sscanf(rest, "%d %d", &chk[0], &chk[1]); err != nil {
+				return r, chk, fmt.Errorf("wrk's check line %q: %w", line, err)
+			}
+		} else if rest, ok := strings.CutPrefix(line, doneMarker+" "); ok {
+			if r, err = parseDone(rest); err != nil {
+				return r, chk, fmt.Errorf("wrk's summary line %q: %w", line, err)
+			}
+			found = true
+		}
+	}
+	if !found {
+		return r, chk, fmt.Errorf("wrk %s printed no summary:\n%s", strings.Join(args, " "), out)
+	}
+	if r.requests == 0 || r.durationUS <= 0 {
+		return r, chk, fmt.Errorf("wrk %s completed no request:\n%s", strings.Join(args, " "), out)
+	}
+	return r, chk, nil
+}
+
+func parseDone(s string) (result, error) {
+	var r result
+	_, err := fmt.Sscanf(s, "%d %d %d %d %d %d %d %d %g %g %g", &r.requests, &r.bytes, &r.durationUS,
+		&r.connectErr, &r.readErr, &r.writeErr, &r.statusErr, &r.timeouts, &r.p50, &r.p99, &r.mean)
+	return r, err
+}
+
+// fetch GETs target, through the HTTP proxy at via unless via is "", on a
+// fresh connection.
+func fetch(target, via string) (int, []byte, error) {
+	tr := &http.Transport{DisableKeepAlives: true}
+	if via != "" {
+		tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: via})
+	}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	resp, err := c.Get(target)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// checkAccess checks that every path fetches the file, and that the
+// Paddock proxy refuses what its policy does not allow.
+func (b *bench) checkAccess(when string) error {
+	want, err := os.ReadFile(filepath.Join(b.tmp, "www", "1k.bin"))
+	if err != nil {
+		return err
+	}
+	file := "http://" + b.origin + "/1k.bin"
+	vias := map[string]string{b.paths[0].name: "", b.paths[1].name: b.paddock.addr}
+	if b.paths[2].skip == "" {
+		vias[b.paths[2].name] = b.tinyAddr
+	}
+	for _, p := range b.paths {
+		via, ok := vias[p.name]
+		if !ok {
+			continue
+		}
+		status, body, err := fetch(file, via)
+		if err != nil || status != 200 || !bytes.Equal(body, want) {
+			return fmt.Errorf("%s: GET %s: status %d, %d bytes, %v; want 200 and the file", p.name, file, status, len(body), err)
+		}
+	}
+	// A port of the same address that the policy does not name, with a
+	// listener that would answer 200; and the origin by a name that
+	// resolves to it, which no rule allows either.
+	before := b.canary.reached.Load()
+	denied := []string{"http://" + b.canary.addr() + "/1k.bin", "http://localhost:" + portOf(b.origin) + "/1k.bin"}
+	for _, u := range denied {
+		status, _, err := fetch(u, b.paddock.addr)
+		if err != nil || status != 403 {
+			return fmt.Errorf("Paddock proxy: GET %s: status %d (%v); want 403: the proxy is not enforcing its policy, nothing is timed", u, status, err)
+		}
+	}
+	if n := b.canary.reached.Load() - before; n != 0 {
+		return fmt.Errorf("the Paddock proxy connected to the denied listener %s (%d connections)", b.canary.addr(), n)
+	}
+	b.checks = append(b.checks, when)
+	return nil
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// verify runs each path once, untimed, with a script that counts 2xx
+// responses exactly; it warms the caches and connection pools too.
+func (b *bench) verify() error {
+	c := slices.Max(b.conns)
+	for _, p := range b.paths {
+		if p.skip != "" {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "proxy: warm-up and verification, %s, %d connections, %s\n", p.name, c, b.warmup)
+		r, chk, err := b.wrk(p, c, b.warmup, p.check)
+		if err != nil {
+			return err
+		}
+		p.ok, p.nb = chk[0], chk[1]
+		if p == b.paths[1] {
+			b.reqs += r.requests
+		}
+		if chk[0] == 0 || chk[1] != 0 {
+			return fmt.Errorf("%s: the verification run got %d 2xx and %d other responses", p.name, chk[0], chk[1])
+		}
+	}
+	return nil
+}
+
+// measure runs the rounds. In each round, every connection count runs
+// every path once, in an order that rotates from round to round.
+func (b *bench) measure() error {
+	var live []*path
+	for _, p := range b.paths {
+		if p.skip == "" {
+			live = append(live, p)
+		}
+	}
+	total := time.Duration(b.rounds*len(b.conns)*len(live)) * b.dur
+	fmt.Fprintf(os.Stderr, "proxy: %d rounds of %d runs of %s (about %s)\n", b.rounds, len(b.conns)*len(live), b.dur, total.Round(time.Second))
+	for r := range b.rounds {
+		for ci, c := range b.conns {
+			for k := range live {
+				p := live[(r+ci+k)%len(live)]
+				fmt.Fprintf(os.Stderr, "proxy: round %d/%d, %s, %d connections\n", r+1, b.rounds, p.name, c)
+				res, _, err := b.wrk(p, c, b.dur, p.script)
+				if err != nil {
+					return err
+				}
+				p.runs[ci] = append(p.runs[ci], res)
+				if p == b.paths[1] {
+					b.reqs += res.requests
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// quantile is the q-quantile of xs by linear interpolation between the
+// closest ranks, so that the median of an even count is the midpoint.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	pos := q * float64(len(s)-1)
+	lo := int(math.Floor(pos))
+	hi := int(math.Ceil(pos))
+	return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
+}
+
+// cell is the summary of one path at one connection count.
+type cell struct {
+	rps, ratio, p50, p99, added   []float64 // one per round
+	status, conn, read, write, to int64
+	short                         int // runs whose bytes per response are below the file's size
+}
+
+func (b *bench) cell(p *path, ci int) cell {
+	var c cell
+	direct := b.paths[0].runs[ci]
+	for i, r := range p.runs[ci] {
+		c.rps = append(c.rps, r.rps())
+		c.ratio = append(c.ratio, r.rps()/direct[i].rps())
+		c.p50 = append(c.p50, r.p50)
+		c.p99 = append(c.p99, r.p99)
+		c.added = append(c.added, r.p50-direct[i].p50)
+		c.status += r.statusErr
+		c.conn += r.connectErr
+		c.read += r.readErr
+		c.write += r.writeErr
+		c.to += r.timeouts
+		if r.bytes < r.requests*fileSize {
+			c.short++
+		}
+	}
+	return c
+}
+
+// spread formats the median of xs with its range.
+func spread(xs []float64, format string) string {
+	m := fmt.Sprintf(format, quantile(xs, 0.5))
+	if len(xs) < 2 {
+		return m
+	}
+	return fmt.Sprintf("%s ("+format+"–"+format+")", m, slices.Min(xs), slices.Max(xs))
+}
+
+func thousands(n float64) string {
+	s := strconv.FormatInt(int64(math.Round(n)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func (c cell) socketErrors() string {
+	var parts []string
+	for _, e := range []struct {
+		name string
+		n    int64
+	}{{"connect", c.conn}, {"read", c.read}, {"write", c.write}, {"timeout", c.to}} {
+		if e.n != 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", e.name, thousands(float64(e.n))))
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// command says how this report was made: make exports MAKELEVEL to what it
+// runs, and the flags given are repeated so the line can be pasted back.
+func command() string {
+	c := "go run ./bench/proxy"
+	flag.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		if v == "" || strings.ContainsAny(v, " \t'\"") {
+			v = fmt.Sprintf("%q", v)
+		}
+		c += " -" + f.Name + " " + v
+	})
+	if os.Getenv("MAKELEVEL") != "" {
+		return "`make bench` (which runs `" + c + "`)"
+	}
+	return "`" + c + "`"
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
+}
+
+func (b *bench) render() []byte {
+	var buf bytes.Buffer
+	w := io.Writer(&buf)
+	var u unix.Utsname
+	kernel := "unknown"
+	if unix.Uname(&u) == nil {
+		kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	who := "unprivileged"
+	if os.Geteuid() == 0 {
+		who = "as root"
+	}
+	var tools []string
+	for _, n := range []string{"nginx", "wrk", "tinyproxy"} {
+		if v := b.versions[n]; v != "" {
+			tools = append(tools, v)
+		}
+	}
+	fmt.Fprintln(w, "# Egress proxy: Paddock against direct and tinyproxy")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Produced by %s on %s; kernel %s, %d CPUs, %s, %s/%s; %s.\n\n",
+		command(), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), who, runtime.GOOS, runtime.GOARCH, strings.Join(tools, ", "))
+
+	fmt.Fprintln(w, "## Method")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "The origin is nginx with one worker and no access log, serving a %d-byte file on 127.0.0.1. "+
+		"wrk (`-t1 -cC -d%ds --latency`) fetches it directly, through Paddock's egress proxy and through tinyproxy, "+
+		"the two proxies in explicit mode: a wrk Lua script sends absolute-URI requests (`GET http://ORIGIN/1k.bin`) "+
+		"with a `Host` header naming the same origin. Paddock's proxy runs as a process of its own "+
+		"(this benchmark re-executed), with the default configuration of package agentd/proxy and a sandbox whose network "+
+		"policy allows exactly `ORIGIN` (an IP rule; `on_unknown = \"deny\"`); its events go to a counter. "+
+		"wrk, nginx and the proxy share the machine's %d CPUs.\n\n", fileSize, int(b.dur/time.Second), runtime.NumCPU())
+	fmt.Fprintf(w, "Each of %d rounds runs every path at every connection count once for %s, in an order that rotates from round to round, "+
+		"after one untimed %s run per path. Each row gives medians over the rounds with the min–max range in brackets. "+
+		"The ratio to direct is the median of per-round ratios, each taken against the direct run of the same round and connection count; "+
+		"the added latency is likewise the per-round difference of wrk's median latency from direct's. "+
+		"The host is shared and its load drifts over minutes; it moves both runs of a pair alike, "+
+		"so the paired ratios are what to compare across runs (load average before the runs %s, after %s). Latencies are wrk's, from its --latency histogram "+
+		"(read in full precision through the script's `done` hook).\n\n", b.rounds, b.dur, b.warmup, b.load[0], b.load[1])
+
+	fmt.Fprintln(w, "| path | connections | req/s | ratio to direct | p50 µs | p99 µs | added p50 µs vs direct | non-2xx | socket errors |")
+	fmt.Fprintln(w, "|:---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	cells := map[*path][]cell{}
+	for ci, conns := range b.conns {
+		for _, p := range b.paths {
+			if p.skip != "" {
+				fmt.Fprintf(w, "| %s | %d | %s | – | – | – | – | – | – |\n", p.name, conns, p.skip)
+				continue
+			}
+			c := b.cell(p, ci)
+			cells[p] = append(cells[p], c)
+			ratio, added := "1", "0"
+			if p != b.paths[0] {
+				ratio = spread(c.ratio, "%.2f×")
+				added = spread(c.added, "%.0f")
+			}
+			rps := thousands(quantile(c.rps, 0.5))
+			if len(c.rps) > 1 {
+				rps += fmt.Sprintf(" (%s–%s)", thousands(slices.Min(c.rps)), thousands(slices.Max(c.rps)))
+			}
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %d | %s |\n", p.name, conns, rps, ratio,
+				spread(c.p50, "%.0f"), spread(c.p99, "%.0f"), added, c.status, c.socketErrors())
+		}
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "## Targets")
+	fmt.Fprintln(w)
+	pad := cells[b.paths[1]]
+	valid := true
+	for _, c := range pad {
+		if c.status != 0 || c.short != 0 {
+			valid = false
+		}
+	}
+	for ci, conns := range b.conns {
+		c := pad[ci]
+		if !valid {
+			fmt.Fprintf(w, "- %d connection(s): void, the Paddock runs had non-2xx or short responses.\n", conns)
+			continue
+		}
+		ratio := quantile(c.ratio, 0.5)
+		switch conns {
+		case 1:
+			fmt.Fprintf(w, "- Paddock at least %.1f× direct req/s at 1 connection: %s (%.2f×).\n", targetRatio1, verdict(ratio >= targetRatio1), ratio)
+		case 8:
+			fmt.Fprintf(w, "- Paddock at least %.1f× direct req/s at 8 connections: %s (%.2f×).\n", targetRatio8, verdict(ratio >= targetRatio8), ratio)
+		}
+		added := quantile(c.added, 0.5)
+		fmt.Fprintf(w, "- Added median latency at most %d µs, %d connection(s): %s (%.0f µs).\n", targetAddedP50, conns, verdict(added <= targetAddedP50), added)
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "## Checks")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "- Access, %s: a Go client fetched the file directly and through each proxy (200 and the exact %d bytes); "+
+		"through Paddock, `GET http://127.0.0.1:OTHER/1k.bin` (another port, where a listener answering 200 waited) and "+
+		"`GET http://localhost:ORIGIN_PORT/1k.bin` (a name for the origin no rule allows) both got 403, and the other listener was never reached.\n",
+		strings.Join(b.checks, " and "), fileSize)
+	var ver []string
+	for _, p := range b.paths {
+		if p.skip == "" {
+			ver = append(ver, fmt.Sprintf("%s %s of %s", p.name, thousands(float64(p.ok)), thousands(float64(p.ok+p.nb))))
+		}
+	}
+	fmt.Fprintf(w, "- Statuses: the untimed run of each path counted every response's status in a Lua `response` hook: 2xx were %s. "+
+		"In the timed runs (which have no such hook, as it slows wrk) the non-2xx column is wrk's count of statuses of 400 and above, "+
+		"and every run read at least %d bytes per response.\n", strings.Join(ver, "; "), fileSize)
+	for _, p := range b.paths {
+		for _, c := range cells[p] {
+			if c.short != 0 {
+				fmt.Fprintf(w, "  **%s had %d run(s) reading fewer bytes than that: responses other than the file.**\n", p.name, c.short)
+			}
+		}
+	}
+	fmt.Fprintf(w, "- Paddock's decisions: %s allow and %s deny events for %s requests wrk completed through it "+
+		"(a request in flight when a run ends is decided but not counted; the deny events are the checks'). Every request on a kept-alive connection is decided.\n",
+		thousands(float64(b.events[0])), thousands(float64(b.events[1])), thousands(float64(b.reqs)))
+	fmt.Fprintf(w, "- Peak RSS (VmHWM at the end): Paddock proxy %.1f MiB", float64(b.rss["Paddock proxy"])/1024)
+	if n, ok := b.rss["tinyproxy"]; ok {
+		fmt.Fprintf(w, ", tinyproxy %.1f MiB", float64(n)/1024)
+	}
+	fmt.Fprintln(w, ".")
+	fmt.Fprintln(w, "- Socket errors: tinyproxy closes the client connection after every response, and wrk counts each such close as a read error and reconnects; "+
+		"its rows therefore include a new connection per request. The other paths keep their connections alive "+
+		"(nginx closes one after 1,000 requests, its default).")
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "## Commands")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "TMP is a fresh directory the benchmark creates and removes; ORIGIN and the proxies' ports are free loopback ports picked per run.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "- nginx: `nginx -p TMP -e TMP/error.log -c TMP/nginx.conf` with `worker_processes 1; daemon off;` and `access_log off;`, `listen ORIGIN; root TMP/www;`")
+	if b.tiny != nil {
+		fmt.Fprintf(w, "- tinyproxy: `tinyproxy -d -c TMP/tinyproxy.conf` with `%s`\n", strings.ReplaceAll(strings.TrimSpace(tinyproxyConf("TINYPROXY_PORT")), "\n", "; "))
+	}
+	fmt.Fprintln(w, "- Paddock proxy: this benchmark's binary with "+childEnv+"=ORIGIN, listening on 127.0.0.1:PROXY")
+	for _, p := range b.paths {
+		if p.skip != "" {
+			continue
+		}
+		host := "ORIGIN"
+		if p != b.paths[0] {
+			host = "PROXY"
+		}
+		fmt.Fprintf(w, "- %s: `wrk -t1 -cC -d%ds --latency -s TMP/path.lua http://%s/`, the script setting `wrk.path = %q` and `Host: ORIGIN`\n",
+			p.name, int(b.dur/time.Second), host, strings.ReplaceAll(p.target, b.origin, "ORIGIN"))
+	}
+	return buf.Bytes()
+}
