@@ -135,7 +135,7 @@ type bench struct {
 	checks []string // what was checked, for the report
 	events [2]int64 // the proxy's allow and deny events at the end
 	rss    map[string]int64
-	reqs   int64 // requests wrk completed through Paddock, all runs
+	reqs   int64     // requests wrk completed through Paddock, all runs
 	load   [2]string // /proc/loadavg's first three fields before and after
 }
 
