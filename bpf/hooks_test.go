@@ -4,9 +4,9 @@ package bpf
 
 import (
 	"bufio"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
