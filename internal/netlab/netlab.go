@@ -14,6 +14,10 @@
 //	route 2001:db8:203::/64 via ::2        origin addresses (AddAddr) on lo
 //	                                       DNS for "test." on 198.51.100.2:53 and [2001:db8:100::2]:53
 //
+// The veth ends know each other through static neighbour entries, and New
+// and AddAddr return only once the kernel delivers packets to the new
+// addresses, so the first packet a test sends is not lost.
+//
 // Origins (HTTPOrigin, TLSOrigin) and the DNS zone record everything they
 // receive, and canaries in the host namespace (NewCanary, Lab.Canaries)
 // record anything that reaches them, so tests can assert that a connection
@@ -261,6 +265,16 @@ func (l *Lab) wire() error {
 		}
 	}
 
+	// Until the kernel's link watcher has activated a new link (which it
+	// may put off for up to a second) the link drops what it is given, and
+	// a first ARP or neighbour solicitation lost that way costs a second.
+	if err := waitOperUp(l.hostH, l.link); err != nil {
+		return err
+	}
+	if err := waitOperUp(l.nsH, peerName); err != nil {
+		return err
+	}
+
 	addrs := []struct {
 		h      *netlink.Handle
 		link   netlink.Link
@@ -275,6 +289,42 @@ func (l *Lab) wire() error {
 	for _, a := range addrs {
 		if err := a.h.AddrAdd(a.link, nlAddr(netip.PrefixFrom(a.addr, a.prefix.Bits()))); err != nil {
 			return fmt.Errorf("adding %s to %s: %w", a.addr, a.link.Attrs().Name, err)
+		}
+	}
+
+	if err := waitLocal(l.hostH, HostAddr6); err != nil {
+		return err
+	}
+	if err := waitLocal(l.nsH, NetAddr6); err != nil {
+		return err
+	}
+
+	// Static neighbour entries: no ARP or neighbour discovery on the veth.
+	// (A nodad address joins its solicited-node group only later, from a
+	// work queue, so a solicitation sent before then is lost and retried
+	// a second later.)
+	neighs := []struct {
+		h    *netlink.Handle
+		link netlink.Link
+		addr netip.Addr
+		mac  net.HardwareAddr
+	}{
+		{l.hostH, host, NetAddr4, peer.Attrs().HardwareAddr},
+		{l.hostH, host, NetAddr6, peer.Attrs().HardwareAddr},
+		{l.nsH, peer, HostAddr4, host.Attrs().HardwareAddr},
+		{l.nsH, peer, HostAddr6, host.Attrs().HardwareAddr},
+	}
+	for _, n := range neighs {
+		family := netlink.FAMILY_V4
+		if n.addr.Is6() {
+			family = netlink.FAMILY_V6
+		}
+		err := n.h.NeighSet(&netlink.Neigh{
+			LinkIndex: n.link.Attrs().Index, Family: family, State: netlink.NUD_PERMANENT,
+			IP: n.addr.AsSlice(), HardwareAddr: n.mac,
+		})
+		if err != nil {
+			return fmt.Errorf("neighbour %s on %s: %w", n.addr, n.link.Attrs().Name, err)
 		}
 	}
 
@@ -307,6 +357,44 @@ func (l *Lab) wire() error {
 		}
 	}
 	return nil
+}
+
+func waitOperUp(h *netlink.Handle, name string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		link, err := h.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		if link.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("link %s is still %v after 5s", name, link.Attrs().OperState)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitLocal waits until the kernel delivers packets to a new local address.
+// The kernel finishes adding an IPv6 address later, from a work queue, even
+// without duplicate address detection: until then the address can be bound
+// but packets to it are not delivered.
+func waitLocal(h *netlink.Handle, a netip.Addr) error {
+	if a.Is4() {
+		return nil // IPv4 addresses are complete at once
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		routes, err := h.RouteGet(a.AsSlice())
+		if err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("address %s is not local after 5s (%v, %v)", a, routes, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func nlAddr(p netip.Prefix) *netlink.Addr {
@@ -380,6 +468,9 @@ func (l *Lab) addAddr(a netip.Addr) error {
 	}
 	if err := l.nsH.AddrAdd(l.lo, nlAddr(netip.PrefixFrom(a, a.BitLen()))); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("adding origin address %s: %w", a, err)
+	}
+	if err := waitLocal(l.nsH, a); err != nil {
+		return err
 	}
 	l.addrs[a] = true
 	return nil

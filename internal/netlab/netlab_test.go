@@ -641,3 +641,51 @@ func TestNestedNewFails(t *testing.T) {
 		t.Errorf("message %q", f.msg)
 	}
 }
+
+// The first datagram to a fresh lab arrives: no address, neighbour entry
+// or link is still being set up (each once cost a lost packet or a second).
+func TestFirstPackets(t *testing.T) {
+	for i := range 5 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			l := New(t)
+			for _, server := range []netip.AddrPort{l.DNS().Addr6(), l.DNS().Addr()} {
+				send(t, server.String(), nil)
+			}
+			for _, a := range []string{"[2001:db8:203::77]:9", "203.0.113.77:9"} {
+				pc, err := l.ListenPacket("udp", a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				send(t, a, pc)
+			}
+		})
+	}
+}
+
+// send sends one datagram to addr and expects it within 500ms on pc, or
+// else (a DNS server) an answer.
+func send(t *testing.T, addr string, pc net.PacketConn) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q, _ := (&dnsmessage.Message{Questions: []dnsmessage.Question{{
+		Name: dnsmessage.MustNewName("test."), Type: dnsmessage.TypeSOA, Class: dnsmessage.ClassINET,
+	}}}).Pack()
+	if _, err := c.Write(q); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(500 * time.Millisecond)
+	if pc != nil {
+		pc.SetReadDeadline(deadline)
+		_, _, err = pc.ReadFrom(make([]byte, 512))
+	} else {
+		c.SetReadDeadline(deadline)
+		_, err = c.Read(make([]byte, 512))
+	}
+	if err != nil {
+		t.Errorf("first datagram to %s: %v", addr, err)
+	}
+}
