@@ -4,6 +4,11 @@ GO      ?= go
 BIN     := bin
 CMDS    := ./compiler/cmd/policyc ./tools/agentctl ./agentd/cmd/paddock-shim
 FUZZTIME ?= 60s
+# bench/proxy's flags: 3 rounds of 6 wrk runs of 10 s take about 3.5 minutes;
+# e.g. PROXYBENCH='-d 3s -rounds 1' for a quick look. CONNECTBENCH likewise
+# (bench/connect takes about 40 s).
+PROXYBENCH   ?= -d 10s -rounds 3
+CONNECTBENCH ?= -rounds 15
 export PATH := /usr/local/go/bin:$(PATH)
 
 .PHONY: help deps build test lint generate vmlinux check-generated bench run fuzz clean
@@ -38,6 +43,11 @@ bench: build ## run the benchmarks and write bench/results/
 	@mkdir -p bench/results
 	$(GO) run ./bench/pathlen -o bench/results/pathlen.md
 	$(GO) run ./bench/launch -o bench/results/launch.md
+	$(GO) run ./bench/proxy -o bench/results/proxy.md $(PROXYBENCH)
+	@if [ "$$(id -u)" -eq 0 ]; then \
+	  echo '$(GO) run ./bench/connect -o bench/results/connect.md $(CONNECTBENCH)'; \
+	  $(GO) run ./bench/connect -o bench/results/connect.md $(CONNECTBENCH); \
+	else echo "bench/connect needs root (cgroups, BPF): skipped"; fi
 
 run: deps build ## the main job: a shell inside the embedded default policy's fence (this directory is the workspace)
 	@tools/run-default

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/paddock-sh/paddock/compiler/bundle"
+)
+
+func TestParseDone(t *testing.T) {
+	r, err := parseDone("133750 170258750 10000513 0 35366 0 2 1 70.000 143.500 79.900")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := result{requests: 133750, bytes: 170258750, durationUS: 10000513, readErr: 35366, statusErr: 2, timeouts: 1, p50: 70, p99: 143.5, mean: 79.9}
+	if r != want {
+		t.Fatalf("got %+v\nwant %+v", r, want)
+	}
+	if _, err := parseDone("1 2 3"); err == nil {
+		t.Fatal("a short line parsed")
+	}
+}
+
+func TestParseConns(t *testing.T) {
+	if c, err := parseConns("1, 8"); err != nil || len(c) != 2 || c[0] != 1 || c[1] != 8 {
+		t.Fatalf("%v %v", c, err)
+	}
+	for _, bad := range []string{"", "0", "1,x", "-2"} {
+		if _, err := parseConns(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// The policy allows the origin and nothing else, not even another port of
+// the same address or a name for it.
+func TestPolicy(t *testing.T) {
+	n, err := policy("127.0.0.1:18080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		host string
+		port uint16
+		want string
+	}{
+		{"127.0.0.1", 18080, bundle.VerdictAllow},
+		{"127.0.0.1", 18081, bundle.VerdictDeny},
+		{"localhost", 18080, bundle.VerdictDeny},
+		{"example.com", 80, bundle.VerdictDeny},
+	} {
+		d, err := n.Decide(c.host, c.port)
+		if err != nil || d.Verdict != c.want {
+			t.Errorf("%s:%d: %+v %v, want %s", c.host, c.port, d, err, c.want)
+		}
+	}
+}
+
+// The timed script must leave wrk's request static: a request function
+// would make wrk call Lua for every request.
+func TestScripts(t *testing.T) {
+	for _, s := range []string{timedScript("http://127.0.0.1:1/1k.bin", "127.0.0.1:1"), checkScript("/1k.bin", "127.0.0.1:1")} {
+		if strings.Contains(s, "request =") || strings.Contains(s, "function request") {
+			t.Errorf("script defines request():\n%s", s)
+		}
+	}
+	if strings.Contains(timedScript("/", "h"), "response") {
+		t.Error("the timed script hooks responses")
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	if q := quantile([]float64{4, 1, 3, 2}, 0.5); q != 2.5 {
+		t.Fatalf("median %v", q)
+	}
+}
