@@ -334,6 +334,7 @@ func (z *Zone) serveUDP(pc *net.UDPConn) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		if resp := z.handle(buf[:n], "udp", from); resp != nil {
@@ -349,6 +350,7 @@ func (z *Zone) serveTCP(ln net.Listener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		z.mu.Lock()

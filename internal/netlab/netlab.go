@@ -423,6 +423,12 @@ func (l *Lab) NetNSPath() string {
 // creates stay in that namespace and can be used from any goroutine. Code
 // that fn starts in other goroutines runs in the host namespace.
 func (l *Lab) Do(fn func() error) error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return errors.New("netlab: the Lab is closed")
+	}
 	var err error
 	done := make(chan struct{})
 	go func() {
@@ -463,6 +469,9 @@ func (l *Lab) addAddr(a netip.Addr) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return errors.New("the Lab is closed")
+	}
 	if l.addrs[a] {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -105,6 +106,19 @@ func TestOrigins(t *testing.T) {
 		if conns := tlsO.Conns(); conns[1].SNI != "evil.test" || tlsO.Count() != 1 {
 			t.Errorf("after the bad handshake: conns %+v, %d hits", conns, tlsO.Count())
 		}
+	}
+
+	// Query and body are recorded.
+	post := l.HTTPOrigin("203.0.113.11:8080")
+	resp, err := http.Post(post.URL()+"/up?k=v", "text/plain", strings.NewReader("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	if hits := post.Hits(); len(hits) != 1 || hits[0].Method != "POST" || hits[0].Path != "/up" || hits[0].Query != "k=v" ||
+		string(hits[0].Body) != "payload" || hits[0].Host != "203.0.113.11:8080" {
+		t.Errorf("POST hits %+v", hits)
 	}
 
 	// An origin address nobody listens on refuses at once.
@@ -506,8 +520,10 @@ func TestCleanup(t *testing.T) {
 	before := runtime.NumGoroutine()
 	var link, dir string
 	var ino uint64
+	var lab *Lab
 	t.Run("lab", func(t *testing.T) {
 		l := New(t)
+		lab = l
 		link, dir = l.HostLink(), l.dir
 		var st unix.Stat_t
 		if err := unix.Stat(l.NetNSPath(), &st); err != nil {
@@ -547,6 +563,12 @@ func TestCleanup(t *testing.T) {
 				t.Errorf("route %v still exists", r)
 			}
 		}
+	}
+	if err := lab.Do(func() error { return nil }); err == nil {
+		t.Error("Do after cleanup succeeded")
+	}
+	if err := lab.addAddr(netip.MustParseAddr("203.0.113.50")); err == nil {
+		t.Error("addAddr after cleanup succeeded")
 	}
 	if refs := nsRefs(t, ino); len(refs) > 0 {
 		t.Errorf("the lab namespace is still referenced by %v", refs)
@@ -688,4 +710,75 @@ func send(t *testing.T, addr string, pc net.PacketConn) {
 	if err != nil {
 		t.Errorf("first datagram to %s: %v", addr, err)
 	}
+}
+
+// New removes what a crashed run left: here a link with the lab's prefix
+// holding the lab's host address and routes.
+func TestLeftovers(t *testing.T) {
+	requireRoot(t)
+	name := linkPrefix + "deadbeef"
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: linkPrefix + "deadbee0"}
+	if err := netlink.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if k, err := netlink.LinkByName(name); err == nil {
+			netlink.LinkDel(k)
+		}
+	})
+	k, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{name, veth.PeerName} {
+		if err := netlink.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := netlink.AddrAdd(k, nlAddr(netip.PrefixFrom(HostAddr4, 24))); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: k.Attrs().Index, Dst: ipNet(OriginPrefix4), Gw: NetAddr4.AsSlice()}); err != nil {
+		t.Fatal(err)
+	}
+	l := New(t)
+	for _, n := range []string{name, veth.PeerName} {
+		if _, err := netlink.LinkByName(n); err == nil {
+			t.Errorf("leftover %s still exists", n)
+		}
+	}
+	o := l.HTTPOrigin("203.0.113.10")
+	get(t, l, "http://leftover.test/", o.Addr())
+}
+
+// A process that dies holding a Lab leaves nothing behind: its namespace
+// goes with its last file descriptor, and the veth pair with the namespace.
+func TestCrash(t *testing.T) {
+	if os.Getenv("NETLAB_CRASH_HELPER") == "1" {
+		l := New(t)
+		l.HTTPOrigin("203.0.113.10")
+		fmt.Println("LINK", l.HostLink())
+		os.Exit(3) // no cleanup
+	}
+	requireRoot(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "NETLAB_CRASH_HELPER=1")
+	out, _ := cmd.Output()
+	var link string
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, "LINK "); ok {
+			link = rest
+		}
+	}
+	if link == "" || cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("helper: exit %d, output %q", cmd.ProcessState.ExitCode(), out)
+	}
+	waitFor(t, func() bool {
+		_, err := netlink.LinkByName(link)
+		return err != nil
+	})
+	// And the next Lab works.
+	l := New(t)
+	o := l.HTTPOrigin("203.0.113.10")
+	get(t, l, "http://after.crash.test/", o.Addr())
 }

@@ -16,6 +16,9 @@ import (
 	"time"
 )
 
+// maxBody bounds the request body an Origin keeps.
+const maxBody = 64 << 10
+
 // Origin is a web server in the internet that records what reaches it.
 type Origin struct {
 	addr netip.AddrPort
@@ -33,8 +36,10 @@ type Hit struct {
 	Method string
 	Host   string // the Host header (:authority in HTTP/2)
 	Path   string
+	Query  string // the raw query, without "?"
 	SNI    string // TLS server name, empty for plain HTTP or no SNI
 	Proto  string // "HTTP/1.1", "HTTP/2.0"
+	Body   []byte // the request body, up to 64 KiB
 }
 
 // Conn is one TCP connection an Origin accepted, whether or not a request
@@ -145,7 +150,8 @@ func (l *Lab) startOrigin(addr string, defPort uint16, cert *tls.Certificate) (*
 }
 
 func (o *Origin) serve(w http.ResponseWriter, r *http.Request) {
-	h := Hit{Time: time.Now(), Method: r.Method, Host: r.Host, Path: r.URL.Path, Proto: r.Proto}
+	h := Hit{Time: time.Now(), Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Proto: r.Proto}
+	h.Body, _ = io.ReadAll(io.LimitReader(r.Body, maxBody))
 	h.Remote, _ = netip.ParseAddrPort(r.RemoteAddr)
 	if r.TLS != nil {
 		h.SNI = r.TLS.ServerName
@@ -181,7 +187,11 @@ func (o *Origin) URL() string {
 func (o *Origin) Hits() []Hit {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]Hit(nil), o.hits...)
+	out := append([]Hit(nil), o.hits...)
+	for i := range out {
+		out[i].Body = append([]byte(nil), out[i].Body...)
+	}
+	return out
 }
 
 // Count is the number of requests received so far.
