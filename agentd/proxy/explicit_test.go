@@ -392,13 +392,41 @@ func TestConnect(t *testing.T) {
 		}
 	})
 	t.Run("plaintext in tunnel", func(t *testing.T) {
-		c, br, resp, _ := connect(t, fmt.Sprintf("allowed.test:%d", w.allowed.addr.Port()))
+		pa := w.allowed.addr.Port()
+		c, br, resp, _ := connect(t, fmt.Sprintf("allowed.test:%d", pa))
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-		resp, body := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n", "GET")
+		resp, body := roundTrip(t, c, br, fmt.Sprintf("GET /in HTTP/1.1\r\nHost: allowed.test:%d\r\n\r\n", pa), "GET")
 		if resp.StatusCode != 200 || !strings.HasPrefix(body, "origin=allowed ") {
 			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+		// Every request in the tunnel is held to the CONNECT destination.
+		before := len(w.allowed.requests())
+		resp, _ = roundTrip(t, c, br, fmt.Sprintf("GET /fronted HTTP/1.1\r\nHost: x.wild.test:%d\r\n\r\n", pa), "GET")
+		if resp.StatusCode != 421 {
+			t.Fatalf("other Host in a tunnel: %d", resp.StatusCode)
+		}
+		expectClosed(t, c, br)
+		if len(w.allowed.requests()) != before {
+			t.Error("the misdirected request reached the origin")
+		}
+	})
+	t.Run("server speaks first", func(t *testing.T) {
+		addr := startBanner(t, "127.0.0.4")
+		c, br, resp, _ := connect(t, addr.String())
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		line, err := br.ReadString('\n')
+		if err != nil || line != "220 banner\r\n" {
+			t.Fatalf("%q %v", line, err)
+		}
+		// A greeting that starts like a request line but is not one.
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.6 Debian\r\n")
+		line, err = br.ReadString('\n')
+		if err != nil || line != "SSH-2.0-OpenSSH_9.6 Debian\r\n" {
+			t.Fatalf("echo %q %v", line, err)
 		}
 	})
 }

@@ -466,3 +466,30 @@ func FuzzResponseHead(f *testing.F) {
 		}
 	})
 }
+
+func TestLooksLikeHTTP(t *testing.T) {
+	for in, want := range map[string]bool{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n":          true,
+		"GET / HTTP/1.1\n":                           true, // refused later as a bare LF
+		"OPTIONS * HTTP/1.0\r\n":                     true,
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n":           true, // refused later with 505
+		"GET /" + strings.Repeat("a", 9000) + " HTT": true, // too long to see the end: HTTP
+		"GET /partial":                               true, // cut short: HTTP, the reader refuses it
+		"SSH-2.0-OpenSSH_9.6 Debian-1\r\n":           false,
+		"\x16\x03\x01":                               false,
+		" GET / HTTP/1.1\r\n":                        false,
+		"GET\t/ HTTP/1.1\r\n":                        false,
+		"EHLO example.com\r\n":                       false,
+		"":                                           false,
+	} {
+		br := bufio.NewReaderSize(strings.NewReader(in), 4096)
+		if got := looksLikeHTTP(br); got != want {
+			t.Errorf("looksLikeHTTP(%.40q) = %v, want %v", in, got, want)
+		}
+		if br.Buffered() > 0 {
+			if b, _ := br.Peek(1); b[0] != in[0] {
+				t.Errorf("looksLikeHTTP consumed input")
+			}
+		}
+	}
+}

@@ -22,7 +22,8 @@ const bodyGrace = 2 * time.Second
 // destination in transparent mode.
 type httpConn struct {
 	*conn
-	transparent bool
+	transparent bool   // origin-form requests to one destination
+	port        uint16 // transparent: the port the client connected to
 	req         request
 	resp        response
 	head        []byte // request head buffer, reused
@@ -34,8 +35,8 @@ type httpConn struct {
 	up     *upstream
 }
 
-func newHTTPConn(c *conn, transparent bool) *httpConn {
-	return &httpConn{conn: c, transparent: transparent}
+func newHTTPConn(c *conn, transparent bool, port uint16) *httpConn {
+	return &httpConn{conn: c, transparent: transparent, port: port}
 }
 
 // close closes the upstream connection, if any.
@@ -216,7 +217,7 @@ func (h *httpConn) explicitDest(authority []byte) *dest {
 // every later request to that destination.
 func (h *httpConn) transparentDest(authority []byte) *dest {
 	req := &h.req
-	port := h.cl.Orig.Port()
+	port := h.port
 	name := req.host
 	if name == nil {
 		name = authority
@@ -357,7 +358,7 @@ func (h *httpConn) connect() {
 		up.close()
 		return
 	}
-	h.conn.tunnel(up, nil, d, "connect-tunnel")
+	h.conn.tunnelChecked(up, d, "connect-tunnel")
 }
 
 // exchange forwards the request to the current upstream and streams the
@@ -485,8 +486,11 @@ func (h *httpConn) response(up *upstream, hasBody bool, bodyErr chan error, mayR
 				return false, false
 			}
 			h.up = nil
-			h.conn.tunnel(up, nil, nil, "http")
+			h.conn.tunnel(up, nil)
 			return false, false
+		}
+		if req.minor == 0 {
+			continue // no interim responses for HTTP/1.0 clients
 		}
 		writeResponseHead(bw, resp, false, false)
 		if bw.Flush() != nil {

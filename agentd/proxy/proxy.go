@@ -340,7 +340,7 @@ func (c *conn) explicit() {
 		c.socks()
 		return
 	}
-	h := newHTTPConn(c, false)
+	h := newHTTPConn(c, false, 0)
 	defer h.close()
 	h.serve(true)
 }
@@ -359,24 +359,16 @@ func (c *conn) transparent() {
 			"DNS over TCP goes only to the DNS stub, which is not running; denied"))
 		return
 	}
-	c.c.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
-	b, err := c.br.Peek(1)
-	if err != nil {
-		if isTimeout(err) {
-			// The client waits for the server to speak first.
-			c.tunnelToOrig("tcp", nil)
-		}
-		return
-	}
-	c.c.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
-	switch {
-	case b[0] == recordHandshake:
+	switch c.sniff() {
+	case sniffTLS:
 		c.transparentTLS()
-	case looksLikeHTTP(c.br):
-		h := newHTTPConn(c, true)
+	case sniffHTTP:
+		h := newHTTPConn(c, true, port)
 		defer h.close()
 		h.serve(true)
-	default:
+	case sniffSilent, sniffOther:
+		// A protocol the proxy cannot read, or one whose server speaks
+		// first: decided on the original address alone.
 		c.tunnelToOrig("tcp", nil)
 	}
 }
@@ -414,7 +406,7 @@ func (c *conn) transparentTLS() {
 	if up == nil {
 		return
 	}
-	c.tunnel(up, raw, nil, "tls")
+	c.tunnel(up, raw)
 }
 
 // tunnelToOrig decides on the original destination address alone and
@@ -430,7 +422,7 @@ func (c *conn) tunnelToOrig(op string, pre []byte) {
 	if up == nil {
 		return
 	}
-	c.tunnel(up, pre, nil, op)
+	c.tunnel(up, pre)
 }
 
 // emitDecision records one decision about this connection; up, when set,
@@ -519,27 +511,4 @@ func getWriter(c net.Conn) *bufio.Writer {
 func putWriter(bw *bufio.Writer) {
 	bw.Reset(nil)
 	writers.Put(bw)
-}
-
-// looksLikeHTTP reports whether the client's first bytes are an HTTP
-// request line: a method token, one space, then a visible character.
-func looksLikeHTTP(br *bufio.Reader) bool {
-	for n := 1; n <= maxMethodLen+1; n++ {
-		b, err := br.Peek(n)
-		if err != nil {
-			return false
-		}
-		switch c := b[n-1]; {
-		case c == ' ' && n > 1:
-			b, err := br.Peek(n + 1)
-			if err != nil {
-				return false
-			}
-			t := b[n]
-			return t > ' ' && t < 0x7f
-		case !isTchar(c):
-			return false
-		}
-	}
-	return false
 }

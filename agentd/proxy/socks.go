@@ -155,7 +155,7 @@ func (c *conn) socks() {
 		up.close()
 		return
 	}
-	c.tunnel(up, nil, d, "socks5")
+	c.tunnelChecked(up, d, "socks5")
 }
 
 // socksReply sends a reply with an unspecified bound address: the

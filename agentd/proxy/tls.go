@@ -59,11 +59,11 @@ func readClientHello(br *bufio.Reader) (raw, msg []byte, err error) {
 			return raw, nil, err
 		}
 		raw = append(raw, make([]byte, n)...)
-		if _, err := io.ReadFull(br, raw[start+recordHeaderLen:]); err != nil {
+		if k, err := io.ReadFull(br, raw[start+recordHeaderLen:]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return raw, nil, err
+			return raw[:start+recordHeaderLen+k], nil, err
 		}
 		msg = append(msg, raw[start+recordHeaderLen:]...)
 		if len(msg) >= 4 {

@@ -195,31 +195,9 @@ func countEvents(l *eventLog, op, action string) int {
 // speaks first, is decided on the original address.
 func TestTransparentTCP(t *testing.T) {
 	w := newWorld(t)
-	banner := func(ip string) (netip.AddrPort, *atomic.Int64) {
-		ln, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		var hits atomic.Int64
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				hits.Add(1)
-				go func() {
-					defer c.Close()
-					io.WriteString(c, "220 banner\r\n")
-					io.Copy(c, c)
-				}()
-			}
-		}()
-		return ln.Addr().(*net.TCPAddr).AddrPort(), &hits
-	}
-	allowedAddr, _ := banner("127.0.0.4")
-	canaryAddr, canaryHits := banner("127.0.0.1")
+	allowedAddr := startBanner(t, "127.0.0.4")
+	var canaryHits atomic.Int64
+	canaryAddr := startBannerCounting(t, "127.0.0.1", &canaryHits)
 
 	tp := w.start(t, allowedAddr)
 	c := tp.dial(t)
@@ -245,6 +223,18 @@ func TestTransparentTCP(t *testing.T) {
 	expectClosed(t, c2, bufio.NewReader(c2))
 	if canaryHits.Load() != 0 {
 		t.Error("canary reached")
+	}
+
+	// A client-first protocol whose greeting looks like a request line
+	// at first sight.
+	tp3 := w.start(t, allowedAddr)
+	c3 := tp3.dial(t)
+	io.WriteString(c3, "SSH-2.0-OpenSSH_9.6 Debian-1\r\n")
+	br3 := bufio.NewReader(c3)
+	for _, want := range []string{"220 banner\r\n", "SSH-2.0-OpenSSH_9.6 Debian-1\r\n"} {
+		if line, err := br3.ReadString('\n'); err != nil || line != want {
+			t.Fatalf("got %q %v, want %q", line, err, want)
+		}
 	}
 }
 
@@ -375,4 +365,34 @@ func TestSOCKS5(t *testing.T) {
 	if w.allowed.hits() != 1 {
 		t.Errorf("allowed origin hit %d times, want 1", w.allowed.hits())
 	}
+}
+
+// startBanner runs a server that speaks first ("220 banner") and then
+// echoes what it receives.
+func startBanner(t *testing.T, ip string) netip.AddrPort {
+	var hits atomic.Int64
+	return startBannerCounting(t, ip, &hits)
+}
+
+func startBannerCounting(t *testing.T, ip string, hits *atomic.Int64) netip.AddrPort {
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			go func() {
+				defer c.Close()
+				io.WriteString(c, "220 banner\r\n")
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
