@@ -387,18 +387,28 @@ func (h *httpConn) exchange(path []byte) bool {
 				bodyErr <- err
 			}()
 		} else if err := w.Flush(); err != nil {
-			if reused && attempt == 0 && h.redial() {
+			if reused && attempt == 0 && replayable(req.method) && h.redial() {
 				continue
 			}
 			h.writeError(502, "the upstream connection failed")
 			return false
 		}
-		keep, retry := h.response(up, hasBody, bodyErr, reused && attempt == 0 && !hasBody)
+		keep, retry := h.response(up, hasBody, bodyErr, reused && attempt == 0 && !hasBody && replayable(req.method))
 		if retry && h.redial() {
 			continue
 		}
 		return keep
 	}
+}
+
+// replayable reports whether a request may be sent again when a reused
+// upstream connection closed before answering it.
+func replayable(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS":
+		return true
+	}
+	return false
 }
 
 // redial replaces an upstream that closed while idle.

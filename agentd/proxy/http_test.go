@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,5 +317,56 @@ func TestEventsShape(t *testing.T) {
 	}
 	if s := fmt.Sprintf("%+v %+v", e, *n); strings.Contains(s, "hunter") {
 		t.Errorf("secret in event: %s", s)
+	}
+}
+
+// TestStaleUpstream: an upstream that closes a kept-alive connection
+// without saying so is redialled for a replayable request; a POST is not
+// sent twice.
+func TestStaleUpstream(t *testing.T) {
+	w := newWorld(t)
+	tp := w.start(t, netip.AddrPort{})
+	ln, err := net.Listen("tcp", "127.0.0.4:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepts, posts atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			go func() {
+				defer c.Close()
+				head, err := readHead(bufio.NewReader(c), nil, true)
+				if err != nil {
+					return
+				}
+				if strings.HasPrefix(string(head), "POST") {
+					posts.Add(1)
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	a := ln.Addr().String()
+	c := tp.dial(t)
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		resp, body := roundTrip(t, c, br, "GET http://"+a+"/ HTTP/1.1\r\nHost: "+a+"\r\n\r\n", "GET")
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("GET %d: %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(20 * time.Millisecond) // let the origin's close arrive
+	}
+	if accepts.Load() != 3 {
+		t.Errorf("%d upstream connections for 3 GETs on a closing origin", accepts.Load())
+	}
+	resp, _ := roundTrip(t, c, br, "POST http://"+a+"/ HTTP/1.1\r\nHost: "+a+"\r\nContent-Length: 0\r\n\r\n", "POST")
+	if resp.StatusCode != 502 || posts.Load() != 0 {
+		t.Errorf("POST on a stale upstream: %d, origin saw %d POSTs", resp.StatusCode, posts.Load())
 	}
 }
