@@ -579,7 +579,12 @@ func (h *httpConn) abandon(bodyErr chan error) error {
 // failed answers a failed exchange: 400 when the request body was
 // malformed, else 502 with why.
 func (h *httpConn) failed(bodyErr chan error, why string) {
-	if err := h.abandon(bodyErr); err == errChunk {
+	err := h.abandon(bodyErr)
+	if h.dest != nil {
+		h.p.log.Debug("proxy: request failed", "sandbox", h.cl.Sandbox.ID, "host", h.dest.allow.host,
+			"port", h.dest.port, "why", why, "body_err", err)
+	}
+	if err == errChunk {
 		h.refuse(400, "malformed chunked request body")
 		return
 	}
