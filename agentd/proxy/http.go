@@ -380,11 +380,15 @@ func (h *httpConn) exchange(path []byte) bool {
 			h.c.SetReadDeadline(time.Time{})
 			bodyErr = make(chan error, 1)
 			go func() {
-				err := h.copyRequestBody(w)
-				if err != nil {
-					up.c.Close() // unblocks the response reader
-				}
-				bodyErr <- err
+				err := errChunk // what a panic leaves
+				defer func() {
+					if err != nil {
+						up.c.Close() // unblocks the response reader
+					}
+					bodyErr <- err
+				}()
+				defer h.p.recover("request body")
+				err = h.copyRequestBody(w)
 			}()
 		} else if err := w.Flush(); err != nil {
 			if reused && attempt == 0 && replayable(req.method) && h.redial() {

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,9 +65,9 @@ type Config struct {
 	LocalAddrs func() []netip.Addr
 	// Dial connects to a checked address (default: a net.Dialer).
 	Dial func(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error)
-	// DNS, when set, is handed transparent connections whose original port
-	// is 53 (DNS over TCP) and owns them from then on. Without it they
-	// are refused.
+	// DNS, when set, serves transparent connections whose original port
+	// is 53 (DNS over TCP). It runs on the connection's goroutine; the
+	// connection is closed when it returns. Without it they are refused.
 	DNS func(c net.Conn, cl Client)
 	// Events receives every decision (default events.Discard).
 	Events events.Sink
@@ -284,6 +285,7 @@ type conn struct {
 func (c *conn) serve() {
 	defer c.p.untrack(c)
 	defer c.c.Close()
+	defer c.p.recover("connection")
 	defer c.release()
 	c.client = addrPortOf(c.c.RemoteAddr())
 
@@ -445,6 +447,15 @@ func (c *conn) emitDecision(op string, up *upstream, dn *outcome) {
 		e.Net.Dialled = up.addr
 	}
 	c.p.emit(e)
+}
+
+// recover keeps a bug triggered by one connection from taking down the
+// proxy and every other sandbox's connections with it; the connection is
+// closed and the panic logged.
+func (p *Proxy) recover(where string) {
+	if r := recover(); r != nil {
+		p.log.Error("proxy: panic serving a "+where, "panic", r, "stack", string(debug.Stack()))
+	}
 }
 
 func (p *Proxy) emit(e events.Event) {
