@@ -4,10 +4,10 @@ GO      ?= go
 BIN     := bin
 CMDS    := ./compiler/cmd/policyc ./tools/agentctl ./agentd/cmd/paddock-shim
 FUZZTIME ?= 60s
-# bench/proxy's flags: 3 rounds of 6 wrk runs of 10 s take about 3.5 minutes;
+# bench/proxy's flags: 5 rounds of 6 wrk runs of 6 s take about 3.5 minutes;
 # e.g. PROXYBENCH='-d 3s -rounds 1' for a quick look. CONNECTBENCH likewise
 # (bench/connect takes about 30 s; it needs root and is skipped without).
-PROXYBENCH   ?= -d 10s -rounds 3
+PROXYBENCH   ?= -d 6s -rounds 5
 CONNECTBENCH ?= -rounds 60 -diag-rounds 20
 export PATH := /usr/local/go/bin:$(PATH)
 

@@ -61,8 +61,8 @@ func main() {
 	if origin := os.Getenv(childEnv); origin != "" {
 		os.Exit(serveChild(origin))
 	}
-	dur := flag.Duration("d", 10*time.Second, "duration of each timed wrk run (whole seconds)")
-	rounds := flag.Int("rounds", 3, "rounds; each runs every path at every connection count once")
+	dur := flag.Duration("d", 6*time.Second, "duration of each timed wrk run (whole seconds)")
+	rounds := flag.Int("rounds", 5, "rounds; each runs every path at every connection count once")
 	warmup := flag.Duration("warmup", 2*time.Second, "duration of the untimed warm-up and verification run of each path (whole seconds)")
 	connsFlag := flag.String("c", "1,8", "wrk connection counts, comma-separated")
 	out := flag.String("o", "bench/results/proxy.md", "write the markdown report to this file (\"\": stdout only)")
@@ -1047,6 +1047,39 @@ func (b *bench) render() []byte {
 	fmt.Fprintln(w, "- Socket errors: tinyproxy closes the client connection after every response, and wrk counts each such close as a read error and reconnects; "+
 		"its rows therefore include a new connection per request. The other paths keep their connections alive "+
 		"(nginx closes one after 1,000 requests, its default).")
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "## Per round")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "req/s and wrk's median latency (µs) of every timed run, and each proxy's ratio to the direct run of its round.")
+	fmt.Fprintln(w)
+	head := "| connections | round |"
+	rule := "|---:|---:|"
+	for _, p := range b.paths {
+		if p.skip == "" {
+			head += " " + p.name + " |"
+			rule += "---:|"
+		}
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, rule)
+	for ci, conns := range b.conns {
+		for r := range b.rounds {
+			line := fmt.Sprintf("| %d | %d |", conns, r+1)
+			for _, p := range b.paths {
+				if p.skip != "" {
+					continue
+				}
+				res := p.runs[ci][r]
+				line += fmt.Sprintf(" %s, %.0f µs", thousands(res.rps()), res.p50)
+				if p != b.paths[0] {
+					line += fmt.Sprintf(" (%.2f×)", res.rps()/b.paths[0].runs[ci][r].rps())
+				}
+				line += " |"
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "## Commands")
