@@ -119,7 +119,7 @@ type bench struct {
 	events               delta // what the drainer counted over the measurement
 	cases, diag          []*kase
 	lostBefore, lostLast uint64
-	load                 [2]string
+	load                 string
 }
 
 // kase is one of the three cases and what was measured for it.
@@ -148,7 +148,7 @@ func (b *bench) cleanup() error {
 }
 
 func (b *bench) run() ([]byte, error) {
-	b.load[0] = loadavg()
+	b.load = loadavg()
 	tmp, err := os.MkdirTemp("", "paddock-bench-connect-")
 	if err != nil {
 		return nil, err
@@ -252,7 +252,6 @@ func (b *bench) run() ([]byte, error) {
 			return nil, err
 		}
 	}
-	b.load[1] = loadavg()
 	return b.render(), nil
 }
 
@@ -641,9 +640,9 @@ func (b *bench) render() []byte {
 		"After one untimed round, each of %d rounds times every case once, in an order that rotates from round to round, "+
 		"so that the cases of one round run within a fraction of a second of each other. "+
 		"(b) and (c) are given as the median of their per-round ratio to (a), with its p10–p90 and min–max ranges. "+
-		"The host is shared and its load drifts (load average %s before, %s after); the drift moves the blocks of one round alike, "+
+		"The host is shared and its load drifts (load average before the run: %s); the drift moves the blocks of one round alike, "+
 		"so the paired ratio is the figure to compare.\n\n",
-		b.warmup, b.rounds, b.load[0], b.load[1])
+		b.warmup, b.rounds, b.load)
 
 	table(w, b.cases)
 	rb := quantile(b.cases[1].ratio, 0.5)

@@ -135,8 +135,8 @@ type bench struct {
 	checks []string // what was checked, for the report
 	events [2]int64 // the proxy's allow and deny events at the end
 	rss    map[string]int64
-	reqs   int64     // requests wrk completed through Paddock, all runs
-	load   [2]string // /proc/loadavg's first three fields before and after
+	reqs   int64  // requests wrk completed through Paddock, all runs
+	load   string // /proc/loadavg's first three fields before the runs
 }
 
 // path is one way to reach the origin, and what was measured for it.
@@ -174,7 +174,7 @@ func (b *bench) run() ([]byte, error) {
 	if err := b.findTools(); err != nil {
 		return nil, err
 	}
-	b.load[0] = loadavg()
+	b.load = loadavg()
 	tmp, err := os.MkdirTemp("", "paddock-bench-proxy-")
 	if err != nil {
 		return nil, err
@@ -214,7 +214,6 @@ func (b *bench) run() ([]byte, error) {
 	if err := b.checkAccess("after the runs"); err != nil {
 		return nil, err
 	}
-	b.load[1] = loadavg()
 	if b.events, err = b.paddock.stats(); err != nil {
 		return nil, err
 	}
@@ -914,6 +913,13 @@ func command() string {
 	return "`" + c + "`"
 }
 
+func plural(conns int) string {
+	if conns == 1 {
+		return "1 connection"
+	}
+	return fmt.Sprintf("%d connections", conns)
+}
+
 func verdict(ok bool) string {
 	if ok {
 		return "met"
@@ -958,8 +964,8 @@ func (b *bench) render() []byte {
 		"The ratio to direct is the median of per-round ratios, each taken against the direct run of the same round and connection count; "+
 		"the added latency is likewise the per-round difference of wrk's median latency from direct's. "+
 		"The host is shared and its load drifts over minutes; it moves both runs of a pair alike, "+
-		"so the paired ratios are what to compare across runs (load average before the runs %s, after %s). Latencies are wrk's, from its --latency histogram "+
-		"(read in full precision through the script's `done` hook).\n\n", b.rounds, b.dur, b.warmup, b.load[0], b.load[1])
+		"so the paired ratios are what to compare across runs (load average before the runs: %s). Latencies are wrk's, from its --latency histogram "+
+		"(read in full precision through the script's `done` hook).\n\n", b.rounds, b.dur, b.warmup, b.load)
 
 	fmt.Fprintln(w, "| path | connections | req/s | ratio to direct | p50 µs | p99 µs | added p50 µs vs direct | non-2xx | socket errors |")
 	fmt.Fprintln(w, "|:---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -999,7 +1005,7 @@ func (b *bench) render() []byte {
 	for ci, conns := range b.conns {
 		c := pad[ci]
 		if !valid {
-			fmt.Fprintf(w, "- %d connection(s): void, the Paddock runs had non-2xx or short responses.\n", conns)
+			fmt.Fprintf(w, "- %s: void, the Paddock runs had non-2xx or short responses.\n", plural(conns))
 			continue
 		}
 		ratio := quantile(c.ratio, 0.5)
@@ -1010,7 +1016,7 @@ func (b *bench) render() []byte {
 			fmt.Fprintf(w, "- Paddock at least %.1f× direct req/s at 8 connections: %s (%.2f×).\n", targetRatio8, verdict(ratio >= targetRatio8), ratio)
 		}
 		added := quantile(c.added, 0.5)
-		fmt.Fprintf(w, "- Added median latency at most %d µs, %d connection(s): %s (%.0f µs).\n", targetAddedP50, conns, verdict(added <= targetAddedP50), added)
+		fmt.Fprintf(w, "- Added median latency at most %d µs at %s: %s (%.0f µs).\n", targetAddedP50, plural(conns), verdict(added <= targetAddedP50), added)
 	}
 	fmt.Fprintln(w)
 
@@ -1036,9 +1042,12 @@ func (b *bench) render() []byte {
 			}
 		}
 	}
-	fmt.Fprintf(w, "- Paddock's decisions: %s allow and %s deny events for %s requests wrk completed through it "+
-		"(a request in flight when a run ends is decided but not counted; the deny events are the checks'). Every request on a kept-alive connection is decided.\n",
-		thousands(float64(b.events[0])), thousands(float64(b.events[1])), thousands(float64(b.reqs)))
+	checked := int64(len(b.checks)) // one allowed GET through Paddock per access check
+	fmt.Fprintf(w, "- Paddock's decisions: %s allow events for the %s requests wrk completed through it and the %d allowed requests of the access checks "+
+		"(%+d: a request in flight when a run ends is decided but not counted), and %s deny events, the access checks' %d: "+
+		"each request on a kept-alive connection was decided on its own.\n",
+		thousands(float64(b.events[0])), thousands(float64(b.reqs)), checked, b.events[0]-b.reqs-checked,
+		thousands(float64(b.events[1])), 2*checked)
 	fmt.Fprintf(w, "- Peak RSS (VmHWM at the end): Paddock proxy %.1f MiB", float64(b.rss["Paddock proxy"])/1024)
 	if n, ok := b.rss["tinyproxy"]; ok {
 		fmt.Fprintf(w, ", tinyproxy %.1f MiB", float64(n)/1024)
