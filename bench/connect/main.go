@@ -119,6 +119,7 @@ type bench struct {
 	events               delta // what the drainer counted over the measurement
 	cases, diag          []*kase
 	lostBefore, lostLast uint64
+	lostDiag             uint64 // events dropped in the diagnostic phase
 	load                 string
 }
 
@@ -251,6 +252,11 @@ func (b *bench) run() ([]byte, error) {
 		if err := b.measure(b.diag, b.diagRounds, false); err != nil {
 			return nil, err
 		}
+		lost, err := b.rd.Lost()
+		if err != nil {
+			return nil, err
+		}
+		b.lostDiag = lost - b.lostLast
 	}
 	return b.render(), nil
 }
@@ -652,10 +658,12 @@ func (b *bench) render() []byte {
 	if len(b.diag) > 0 {
 		fmt.Fprintln(w, "## Diagnosis: the same with nothing reading the events")
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "After the measurement the benchmark stopped its reader and ran %d more rounds the same way. The ring buffer filled "+
-			"within the first round; from then on the hooks found no room, counted each event as lost and woke no one. "+
+		emitted := 2 * int64(b.diagRounds+1) * int64(b.n+b.warmup)
+		fmt.Fprintf(w, "After the measurement the benchmark stopped its reader and ran %d more rounds the same way. Of the %d events of this phase "+
+			"the hooks wrote the first %d, until the ring buffer was full; for the other %d they found no room, counted the event as lost and woke no one. "+
 			"So this phase has the hooks' decisions without the delivery of their events (the ring buffer write, the reader's wake-up and its work, "+
-			"which on %d CPUs competes with the loop and the listener). It is not how the daemon runs.\n\n", b.diagRounds, runtime.NumCPU())
+			"which on %d CPUs competes with the loop and the listener). It is not how the daemon runs.\n\n",
+			b.diagRounds, emitted, emitted-int64(b.lostDiag), b.lostDiag, runtime.NumCPU())
 		table(w, b.diag)
 		fmt.Fprintf(w, "Added ns per allowed connect, (b) less (a): %.0f with the events read, %.0f without. "+
 			"Delivering the events thus accounts for about %.0f ns of the %.0f (the two phases ran seconds apart, so take this as an estimate).\n\n",
