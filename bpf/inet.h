@@ -78,19 +78,59 @@ static __always_inline int is_udp(__u32 type, __u32 proto)
 	return type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_IP);
 }
 
-/* decide4 handles an IPv4 destination from connect4, sendmsg4 or (as a
- * v4-mapped address) connect6. It rewrites *ip4 and *port (network order)
- * on a redirect. */
-static __always_inline int decide4(__u8 hook, __u64 cg, __u64 cookie, __u8 family, __u32 type, __u32 proto,
-				   __u32 *ip4, __u32 *nport)
+/* An address as the hooks see it: four network-order words, IPv4 in the
+ * v4-mapped form (::ffff:a.b.c.d), so one path decides both families. */
+static __always_inline void load6(__u32 *ip, const __u32 *w0, const __u32 *w1, const __u32 *w2, const __u32 *w3)
+{
+	ip[0] = *w0;
+	barrier_var(ip[0]);
+	ip[1] = *w1;
+	barrier_var(ip[1]);
+	ip[2] = *w2;
+	barrier_var(ip[2]);
+	ip[3] = *w3;
+	barrier_var(ip[3]);
+}
+
+static __always_inline void mapped4(__u32 *ip, __u32 ip4)
+{
+	ip[0] = 0;
+	ip[1] = 0;
+	ip[2] = bpf_htonl(0xffff);
+	ip[3] = ip4;
+}
+
+static __always_inline int is_proxy_addr(const struct settings *cfg, const __u32 *ip)
+{
+	if (is_mapped6(ip))
+		return ip[3] == cfg->proxy_ip4;
+	return ip[0] == cfg->proxy_ip6[0] && ip[1] == cfg->proxy_ip6[1] && ip[2] == cfg->proxy_ip6[2] &&
+	       ip[3] == cfg->proxy_ip6[3];
+}
+
+/* to_proxy rewrites ip to the proxy's address of the same family. */
+static __always_inline void to_proxy(const struct settings *cfg, __u32 *ip)
+{
+	if (is_mapped6(ip))
+		ip[3] = cfg->proxy_ip4;
+	else
+		__builtin_memcpy(ip, cfg->proxy_ip6, 16);
+}
+
+/* decide handles a destination from connect4/6 or sendmsg4/6. On a
+ * redirect it rewrites ip and *nport (network order). family is the
+ * socket's, for the event. */
+static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family, __u32 type, __u32 proto, __u32 *ip,
+				  __u32 *nport)
 {
 	struct settings *cfg = get_settings();
 	struct sandbox *sb = get_sandbox(cg);
 	__u16 port = bpf_ntohs((__u16)*nport);
+	int v4 = is_mapped6(ip);
 	__u8 addr[16];
 	__u32 rule = 0;
 	__u8 reason;
-	set_mapped4(addr, *ip4);
+	__builtin_memcpy(addr, ip, 16);
 
 	if (!sb || !cfg) {
 		emit(hook, ACT_DENY, R_NO_SANDBOX, 0, cg, cookie, family, type, proto, addr, port);
@@ -102,7 +142,7 @@ static __always_inline int decide4(__u8 hook, __u64 cg, __u64 cookie, __u8 famil
 			return DENY;
 		}
 		remember(cookie, cg, addr, port, IPPROTO_UDP);
-		*ip4 = cfg->proxy_ip4;
+		to_proxy(cfg, ip);
 		*nport = sb->dns_port;
 		emit(hook, ACT_REDIRECT, R_DNS, 0, cg, cookie, family, type, proto, addr, port);
 		return ALLOW;
@@ -111,8 +151,8 @@ static __always_inline int decide4(__u8 hook, __u64 cg, __u64 cookie, __u8 famil
 		emit(hook, ACT_DENY, R_PROTO, 0, cg, cookie, family, type, proto, addr, port);
 		return DENY;
 	}
-	if (is_loopback4(*ip4)) {
-		if (*ip4 == cfg->proxy_ip4 && *nport == cfg->proxy_port) {
+	if (v4 ? is_loopback4(ip[3]) : is_loopback6(ip)) {
+		if (is_proxy_addr(cfg, ip) && *nport == cfg->proxy_port) {
 			remember(cookie, cg, addr, port, IPPROTO_TCP);
 			emit(hook, ACT_ALLOW, R_PROXY, 0, cg, cookie, family, type, proto, addr, port);
 			return ALLOW;
@@ -121,66 +161,14 @@ static __always_inline int decide4(__u8 hook, __u64 cg, __u64 cookie, __u8 famil
 		emit(hook, v == ALLOW ? ACT_ALLOW : ACT_DENY, reason, rule, cg, cookie, family, type, proto, addr, port);
 		return v;
 	}
-	if (is_guarded4(*ip4) && !(sb->flags & SB_GUARDED_OK)) {
+	if ((v4 ? is_guarded4(ip[3]) : is_guarded6(ip)) && !(sb->flags & SB_GUARDED_OK)) {
 		emit(hook, ACT_DENY, R_GUARDED, 0, cg, cookie, family, type, proto, addr, port);
 		return DENY;
 	}
 	remember(cookie, cg, addr, port, IPPROTO_TCP);
-	*ip4 = cfg->proxy_ip4;
+	to_proxy(cfg, ip);
 	*nport = cfg->proxy_port;
 	emit(hook, ACT_REDIRECT, R_EGRESS, 0, cg, cookie, family, type, proto, addr, port);
-	return ALLOW;
-}
-
-static __always_inline int decide6(__u8 hook, __u64 cg, __u64 cookie, __u32 type, __u32 proto, __u32 *ip6,
-				   __u32 *nport)
-{
-	struct settings *cfg = get_settings();
-	struct sandbox *sb = get_sandbox(cg);
-	__u16 port = bpf_ntohs((__u16)*nport);
-	__u8 addr[16];
-	__u32 rule = 0;
-	__u8 reason;
-	__builtin_memcpy(addr, ip6, 16);
-
-	if (!sb || !cfg) {
-		emit(hook, ACT_DENY, R_NO_SANDBOX, 0, cg, cookie, AF_INET6, type, proto, addr, port);
-		return DENY;
-	}
-	if (is_udp(type, proto)) {
-		if (port != 53) {
-			emit(hook, ACT_DENY, R_UDP, 0, cg, cookie, AF_INET6, type, proto, addr, port);
-			return DENY;
-		}
-		remember(cookie, cg, addr, port, IPPROTO_UDP);
-		__builtin_memcpy(ip6, cfg->proxy_ip6, 16);
-		*nport = sb->dns_port;
-		emit(hook, ACT_REDIRECT, R_DNS, 0, cg, cookie, AF_INET6, type, proto, addr, port);
-		return ALLOW;
-	}
-	if (!is_tcp(type, proto)) {
-		emit(hook, ACT_DENY, R_PROTO, 0, cg, cookie, AF_INET6, type, proto, addr, port);
-		return DENY;
-	}
-	if (is_loopback6(ip6)) {
-		if (ip6[0] == cfg->proxy_ip6[0] && ip6[1] == cfg->proxy_ip6[1] && ip6[2] == cfg->proxy_ip6[2] &&
-		    ip6[3] == cfg->proxy_ip6[3] && *nport == cfg->proxy_port) {
-			remember(cookie, cg, addr, port, IPPROTO_TCP);
-			emit(hook, ACT_ALLOW, R_PROXY, 0, cg, cookie, AF_INET6, type, proto, addr, port);
-			return ALLOW;
-		}
-		int v = loopback_tcp(sb, cg, port, &rule, &reason);
-		emit(hook, v == ALLOW ? ACT_ALLOW : ACT_DENY, reason, rule, cg, cookie, AF_INET6, type, proto, addr, port);
-		return v;
-	}
-	if (is_guarded6(ip6) && !(sb->flags & SB_GUARDED_OK)) {
-		emit(hook, ACT_DENY, R_GUARDED, 0, cg, cookie, AF_INET6, type, proto, addr, port);
-		return DENY;
-	}
-	remember(cookie, cg, addr, port, IPPROTO_TCP);
-	__builtin_memcpy(ip6, cfg->proxy_ip6, 16);
-	*nport = cfg->proxy_port;
-	emit(hook, ACT_REDIRECT, R_EGRESS, 0, cg, cookie, AF_INET6, type, proto, addr, port);
 	return ALLOW;
 }
 
@@ -188,51 +176,35 @@ static __always_inline int decide6(__u8 hook, __u64 cg, __u64 cookie, __u32 type
  * accesses, one field at a time. */
 static __always_inline int addr4(struct bpf_sock_addr *ctx, __u8 hook)
 {
-	__u32 ip4 = ctx->user_ip4;
-	__u32 port = ctx->user_port;
+	__u32 ip[4];
+	__u32 ip4 = ctx->user_ip4, port = ctx->user_port, p = port;
 	__u32 type = ctx->type, proto = ctx->protocol;
-	__u32 ip = ip4, p = port;
-	int v = decide4(hook, bpf_get_current_cgroup_id(), bpf_get_socket_cookie(ctx), AF_INET, type, proto, &ip, &p);
-	if (v == ALLOW && (ip != ip4 || p != port)) {
-		ctx->user_ip4 = ip;
+	mapped4(ip, ip4);
+	int v = decide(hook, bpf_get_current_cgroup_id(), bpf_get_socket_cookie(ctx), AF_INET, type, proto, ip, &p);
+	if (v == ALLOW && (ip[3] != ip4 || p != port)) {
+		ctx->user_ip4 = ip[3];
 		ctx->user_port = p;
 	}
 	return v;
 }
 
+/* An AF_INET6 socket reaching an IPv4 peer (v4-mapped) runs only the
+ * IPv6 hooks; decide treats the mapped address as IPv4. */
 static __always_inline int addr6(struct bpf_sock_addr *ctx, __u8 hook)
 {
-	__u32 ip6[4], orig[4];
-	__u32 port = ctx->user_port, p;
+	__u32 ip[4], orig[4];
+	__u32 port = ctx->user_port, p = port;
 	__u32 type = ctx->type, proto = ctx->protocol;
-	ip6[0] = ctx->user_ip6[0];
-	barrier_var(ip6[0]);
-	ip6[1] = ctx->user_ip6[1];
-	barrier_var(ip6[1]);
-	ip6[2] = ctx->user_ip6[2];
-	barrier_var(ip6[2]);
-	ip6[3] = ctx->user_ip6[3];
-	barrier_var(ip6[3]);
-	__builtin_memcpy(orig, ip6, 16);
-	p = port;
-	__u64 cg = bpf_get_current_cgroup_id();
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	int v;
-	if (is_mapped6(ip6)) {
-		/* An AF_INET6 socket reaching an IPv4 peer: only this hook runs. */
-		__u32 ip4 = ip6[3];
-		v = decide4(hook, cg, cookie, AF_INET6, type, proto, &ip4, &p);
-		ip6[3] = ip4;
-	} else {
-		v = decide6(hook, cg, cookie, type, proto, ip6, &p);
-	}
+	load6(ip, &ctx->user_ip6[0], &ctx->user_ip6[1], &ctx->user_ip6[2], &ctx->user_ip6[3]);
+	__builtin_memcpy(orig, ip, 16);
+	int v = decide(hook, bpf_get_current_cgroup_id(), bpf_get_socket_cookie(ctx), AF_INET6, type, proto, ip, &p);
 	if (v != ALLOW)
 		return v;
-	if (ip6[0] != orig[0] || ip6[1] != orig[1] || ip6[2] != orig[2] || ip6[3] != orig[3]) {
-		ctx->user_ip6[0] = ip6[0];
-		ctx->user_ip6[1] = ip6[1];
-		ctx->user_ip6[2] = ip6[2];
-		ctx->user_ip6[3] = ip6[3];
+	if (ip[0] != orig[0] || ip[1] != orig[1] || ip[2] != orig[2] || ip[3] != orig[3]) {
+		ctx->user_ip6[0] = ip[0];
+		ctx->user_ip6[1] = ip[1];
+		ctx->user_ip6[2] = ip[2];
+		ctx->user_ip6[3] = ip[3];
 	}
 	if (p != port)
 		ctx->user_port = p;
@@ -251,53 +223,43 @@ int sendmsg4(struct bpf_sock_addr *ctx) { return addr4(ctx, HOOK_SENDMSG4); }
 SEC("cgroup/sendmsg6")
 int sendmsg6(struct bpf_sock_addr *ctx) { return addr6(ctx, HOOK_SENDMSG6); }
 
-/* restore4 shows the workload the peer it asked for: the source of a DNS
- * reply, or the peer of a redirected socket, becomes the original
- * destination again. */
-static __always_inline void restore4(struct bpf_sock_addr *ctx, int dns_only)
+/* restored returns the original destination to show the workload instead
+ * of peer ip:port (the source of a DNS reply, or the peer of a redirected
+ * socket), or NULL when the peer is not the stub or the proxy. */
+static __always_inline struct orig *restored(struct bpf_sock_addr *ctx, const __u32 *ip, __u32 port, int dns_only)
 {
 	struct settings *cfg = get_settings();
 	struct sandbox *sb = get_sandbox(bpf_get_current_cgroup_id());
-	if (!cfg || !sb)
-		return;
-	__u32 ip4 = ctx->user_ip4, port = ctx->user_port;
-	if (ip4 != cfg->proxy_ip4 || (port != sb->dns_port && (dns_only || port != cfg->proxy_port)))
-		return;
+	if (!cfg || !sb || !is_proxy_addr(cfg, ip))
+		return 0;
+	if (port != sb->dns_port && (dns_only || port != cfg->proxy_port))
+		return 0;
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct orig *o = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
-	if (!o || o->addr[10] != 0xff || o->addr[11] != 0xff)
+	/* An IPv4 peer can only be shown an IPv4 origin, and the reverse. */
+	if (!o || is_mapped6((const __u32 *)o->addr) != is_mapped6(ip))
+		return 0;
+	return o;
+}
+
+static __always_inline void restore4(struct bpf_sock_addr *ctx, int dns_only)
+{
+	__u32 ip[4];
+	mapped4(ip, ctx->user_ip4);
+	struct orig *o = restored(ctx, ip, ctx->user_port, dns_only);
+	if (!o)
 		return;
-	__u32 orig4;
-	__builtin_memcpy(&orig4, o->addr + 12, 4);
-	ctx->user_ip4 = orig4;
+	__u32 w[4];
+	__builtin_memcpy(w, o->addr, 16);
+	ctx->user_ip4 = w[3];
 	ctx->user_port = bpf_htons(o->port);
 }
 
 static __always_inline void restore6(struct bpf_sock_addr *ctx, int dns_only)
 {
-	struct settings *cfg = get_settings();
-	struct sandbox *sb = get_sandbox(bpf_get_current_cgroup_id());
-	if (!cfg || !sb)
-		return;
-	__u32 ip6[4];
-	ip6[0] = ctx->user_ip6[0];
-	barrier_var(ip6[0]);
-	ip6[1] = ctx->user_ip6[1];
-	barrier_var(ip6[1]);
-	ip6[2] = ctx->user_ip6[2];
-	barrier_var(ip6[2]);
-	ip6[3] = ctx->user_ip6[3];
-	barrier_var(ip6[3]);
-	__u32 port = ctx->user_port;
-	int mapped = is_mapped6(ip6) && ip6[3] == cfg->proxy_ip4;
-	int proxy6 = ip6[0] == cfg->proxy_ip6[0] && ip6[1] == cfg->proxy_ip6[1] && ip6[2] == cfg->proxy_ip6[2] &&
-		     ip6[3] == cfg->proxy_ip6[3];
-	if (!mapped && !proxy6)
-		return;
-	if (port != sb->dns_port && (dns_only || port != cfg->proxy_port))
-		return;
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct orig *o = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
+	__u32 ip[4];
+	load6(ip, &ctx->user_ip6[0], &ctx->user_ip6[1], &ctx->user_ip6[2], &ctx->user_ip6[3]);
+	struct orig *o = restored(ctx, ip, ctx->user_port, dns_only);
 	if (!o)
 		return;
 	__u32 w[4];
@@ -374,14 +336,7 @@ int bind6(struct bpf_sock_addr *ctx)
 	__u32 ip6[4];
 	__u32 type = ctx->type, proto = ctx->protocol;
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	ip6[0] = ctx->user_ip6[0];
-	barrier_var(ip6[0]);
-	ip6[1] = ctx->user_ip6[1];
-	barrier_var(ip6[1]);
-	ip6[2] = ctx->user_ip6[2];
-	barrier_var(ip6[2]);
-	ip6[3] = ctx->user_ip6[3];
-	barrier_var(ip6[3]);
+	load6(ip6, &ctx->user_ip6[0], &ctx->user_ip6[1], &ctx->user_ip6[2], &ctx->user_ip6[3]);
 	if (!sb) {
 		emit(HOOK_BIND6, ACT_DENY, R_NO_SANDBOX, 0, cg, 0, AF_INET6, type, proto, (__u8 *)ip6, port);
 		return DENY;
@@ -429,14 +384,7 @@ int sockops_established(struct bpf_sock_ops *ctx)
 		set_mapped4(k.addr, ip4);
 	} else {
 		__u32 w[4];
-		w[0] = ctx->local_ip6[0];
-		barrier_var(w[0]);
-		w[1] = ctx->local_ip6[1];
-		barrier_var(w[1]);
-		w[2] = ctx->local_ip6[2];
-		barrier_var(w[2]);
-		w[3] = ctx->local_ip6[3];
-		barrier_var(w[3]);
+		load6(w, &ctx->local_ip6[0], &ctx->local_ip6[1], &ctx->local_ip6[2], &ctx->local_ip6[3]);
 		__builtin_memcpy(k.addr, w, 16);
 	}
 	__u32 lport = ctx->local_port;
