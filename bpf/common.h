@@ -98,13 +98,9 @@ enum reason {
 	R_GUARDED,        /* link-local or cloud metadata */
 	R_UDP,            /* UDP other than DNS (QUIC included) */
 	R_SOCKET,         /* raw, ICMP, SCTP and other socket kinds */
-	R_BIND_LOOPBACK,  /* bind to a loopback address */
-	R_BIND_WILDCARD,  /* bind to the wildcard address, moved to loopback */
 	R_BIND,           /* bind to a non-loopback address */
-	R_LISTEN_ANY,     /* the policy allows listening anywhere */
 	R_UNIX_RULE,      /* a unix socket path the policy names */
 	R_UNIX,           /* a unix socket path the policy does not name */
-	R_UNIX_ABSTRACT,  /* abstract and unnamed unix addresses: Landlock's scope decides */
 	R_PROTO,          /* a protocol the hooks do not proxy */
 };
 

@@ -31,10 +31,28 @@ type Event struct {
 	Path   string         // unix hooks
 }
 
-// Hook names the program that decided.
+// Hook names the program that decided. The values are enum hook of
+// common.h.
 type Hook uint8
 
-var hookNames = [...]string{"", "connect4", "connect6", "sendmsg4", "sendmsg6", "sock_create", "bind4", "bind6", "connect_unix", "sendmsg_unix"}
+// Hooks that emit events.
+const (
+	HookConnect4 Hook = iota + 1
+	HookConnect6
+	HookSendmsg4
+	HookSendmsg6
+	HookSockCreate
+	HookBind4
+	HookBind6
+	HookConnectUnix
+	HookSendmsgUnix
+)
+
+var hookNames = [...]string{
+	HookConnect4: "connect4", HookConnect6: "connect6", HookSendmsg4: "sendmsg4", HookSendmsg6: "sendmsg6",
+	HookSockCreate: "sock_create", HookBind4: "bind4", HookBind6: "bind6",
+	HookConnectUnix: "connect_unix", HookSendmsgUnix: "sendmsg_unix",
+}
 
 func (h Hook) String() string {
 	if int(h) < len(hookNames) && h != 0 {
@@ -43,50 +61,60 @@ func (h Hook) String() string {
 	return fmt.Sprintf("hook(%d)", uint8(h))
 }
 
-// Action is what the hook did.
+// Action is what the hook did. The values are enum action of common.h.
 type Action uint8
 
 // Actions.
 const (
-	Allow    Action = 1
-	Redirect Action = 2
-	Deny     Action = 3
+	Allow Action = iota + 1
+	Redirect
+	Deny
 )
 
+var actionNames = [...]string{Allow: "allow", Redirect: "redirect", Deny: "deny"}
+
 func (a Action) String() string {
-	switch a {
-	case Allow:
-		return "allow"
-	case Redirect:
-		return "redirect"
-	case Deny:
-		return "deny"
+	if int(a) < len(actionNames) && a != 0 {
+		return actionNames[a]
 	}
 	return fmt.Sprintf("action(%d)", uint8(a))
 }
 
-// Reason says why, in words a person or an agent can act on.
+// Reason says why. The values are enum reason of common.h.
 type Reason uint8
 
+// Reasons.
+const (
+	ReasonNoSandbox Reason = iota + 1
+	ReasonProxy
+	ReasonEgress
+	ReasonDNS
+	ReasonLoopRule
+	ReasonLoopback
+	ReasonGuarded
+	ReasonUDP
+	ReasonSocket
+	ReasonBind
+	ReasonUnixRule
+	ReasonUnix
+	ReasonProto
+)
+
+// reasons are the words a person or an agent can act on.
 var reasons = [...]string{
-	"",
-	"the process is in Paddock's cgroup subtree but in no sandbox",
-	"the workload connected to the egress proxy",
-	"TCP leaves through the egress proxy, which checks the destination",
-	"DNS goes to Paddock's stub, which answers only names the policy allows",
-	"a loopback port the policy names",
-	"a loopback port no rule names",
-	"a link-local or cloud metadata address; no rule names it",
-	"UDP other than DNS is refused (QUIC and HTTP/3 fall back to TCP)",
-	"raw, ICMP and other non-TCP/UDP sockets are refused",
-	"bind to a loopback address",
-	"bind to the wildcard address becomes a loopback bind",
-	"bind to a non-loopback address; the policy does not allow listening",
-	"the policy allows listening on any address",
-	"a unix socket path the policy names",
-	"a unix socket path no rule names (only absolute, listed paths are reachable)",
-	"an abstract or unnamed unix address (Landlock's scope decides)",
-	"a protocol the hooks do not proxy",
+	ReasonNoSandbox: "the process is in Paddock's cgroup subtree but in no sandbox",
+	ReasonProxy:     "the workload connected to the egress proxy",
+	ReasonEgress:    "TCP leaves through the egress proxy, which checks the destination",
+	ReasonDNS:       "DNS goes to Paddock's stub, which answers only names the policy allows",
+	ReasonLoopRule:  "a loopback port the policy names",
+	ReasonLoopback:  "a loopback port no rule names",
+	ReasonGuarded:   "a link-local or cloud metadata address; no rule names it",
+	ReasonUDP:       "UDP other than DNS is refused (QUIC and HTTP/3 fall back to TCP)",
+	ReasonSocket:    "raw, ICMP and other non-TCP/UDP sockets are refused",
+	ReasonBind:      "bind to a non-loopback address; the policy does not allow listening",
+	ReasonUnixRule:  "a unix socket path the policy names",
+	ReasonUnix:      "a unix socket path no rule names (only absolute, listed paths are reachable)",
+	ReasonProto:     "a protocol the hooks do not proxy",
 }
 
 func (r Reason) String() string {
@@ -95,23 +123,6 @@ func (r Reason) String() string {
 	}
 	return fmt.Sprintf("reason(%d)", uint8(r))
 }
-
-// Reasons a test or caller may check.
-const (
-	ReasonNoSandbox Reason = 1
-	ReasonProxy     Reason = 2
-	ReasonEgress    Reason = 3
-	ReasonDNS       Reason = 4
-	ReasonLoopRule  Reason = 5
-	ReasonLoopback  Reason = 6
-	ReasonGuarded   Reason = 7
-	ReasonUDP       Reason = 8
-	ReasonSocket    Reason = 9
-	ReasonBind      Reason = 12
-	ReasonUnixRule  Reason = 14
-	ReasonUnix      Reason = 15
-	ReasonProto     Reason = 17
-)
 
 // Reader reads the hooks' events.
 type Reader struct {
@@ -146,19 +157,13 @@ func (r *Reader) Read() (Event, error) {
 		Comm: cstring(raw.Comm[:]), Rule: raw.Rule, Hook: Hook(raw.Hook), Action: Action(raw.Action),
 		Reason: Reason(raw.Reason), Family: raw.Family, Type: raw.Type, Proto: raw.Proto,
 	}
-	if e.Hook == hookConnectUnix || e.Hook == hookSendmsgUnix {
+	if e.Hook == HookConnectUnix || e.Hook == HookSendmsgUnix {
 		e.Path = cstring(raw.Path[:])
-	} else if e.Hook != hookSockCreate {
+	} else if e.Hook != HookSockCreate {
 		e.Dst = netip.AddrPortFrom(netip.AddrFrom16(raw.Addr).Unmap(), raw.Port)
 	}
 	return e, nil
 }
-
-const (
-	hookSockCreate  Hook = 5
-	hookConnectUnix Hook = 8
-	hookSendmsgUnix Hook = 9
-)
 
 // Lost returns how many events did not fit in the ring buffer since the
 // maps were created.

@@ -473,7 +473,7 @@ func TestSocketKinds(t *testing.T) {
 			t.Errorf("socket %s: %s, want err EPERM", kind, got)
 		}
 	}
-	if _, ok := e.event(func(ev Event) bool { return ev.Hook == hookSockCreate && ev.Reason == ReasonSocket }); !ok {
+	if _, ok := e.event(func(ev Event) bool { return ev.Hook == HookSockCreate && ev.Reason == ReasonSocket }); !ok {
 		t.Fatal("no sock_create event")
 	}
 }
