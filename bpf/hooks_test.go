@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paddock-sh/paddock/internal/kerneltest"
 )
 
 // The tests run probes as child processes inside a sandbox cgroup; the
@@ -51,73 +53,14 @@ type env struct {
 	events []Event
 }
 
-func privileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true: the BPF tests must run as root")
-		}
-		t.Skip("needs root")
-	}
-}
-
-// cgroup2Root finds the cgroup2 mount: /sys/fs/cgroup on a unified host,
-// /sys/fs/cgroup/unified on a hybrid one.
-func cgroup2Root(t *testing.T) string {
-	for _, dir := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			return dir
-		}
-	}
-	t.Fatal("no cgroup2 hierarchy mounted")
-	return ""
-}
-
-// bpffs returns a fresh directory on a bpf filesystem, mounting one at
-// /sys/fs/bpf when none is.
-func bpffs(t *testing.T) string {
-	var st unix.Statfs_t
-	if unix.Statfs("/sys/fs/bpf", &st) != nil || st.Type != unix.BPF_FS_MAGIC {
-		if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
-			t.Fatalf("mounting bpffs: %v", err)
-		}
-	}
-	dir, err := os.MkdirTemp("/sys/fs/bpf", "paddock-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-func mkcgroup(t *testing.T, dir string) {
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Wait for exited probes to leave the cgroup.
-		for i := 0; i < 100; i++ {
-			if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Errorf("cgroup %s could not be removed", dir)
-	})
-}
-
 func newEnv(t *testing.T, pol Policy) *env {
-	privileged(t)
+	kerneltest.Privileged(t)
 	e := &env{t: t}
-	e.root = filepath.Join(cgroup2Root(t), fmt.Sprintf("paddock-test-%d", os.Getpid()))
-	mkcgroup(t, e.root)
-	e.sandbox = filepath.Join(e.root, "sbx")
-	mkcgroup(t, e.sandbox)
-	e.stranger = filepath.Join(e.root, "stranger")
-	mkcgroup(t, e.stranger)
+	e.root = kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-test"))
+	e.sandbox = kerneltest.Child(t, e.root, "sbx")
+	e.stranger = kerneltest.Child(t, e.root, "stranger")
 
-	pins := bpffs(t)
+	pins := kerneltest.PinDir(t)
 	h, err := Load(pins)
 	if err != nil {
 		t.Fatal(err)
@@ -501,8 +444,7 @@ func TestBind(t *testing.T) {
 
 // newEnvSibling adds a second sandbox with another policy to e.
 func newEnvSibling(t *testing.T, e *env, pol Policy) string {
-	dir := filepath.Join(e.root, "sbx2")
-	mkcgroup(t, dir)
+	dir := kerneltest.Child(t, e.root, "sbx2")
 	id, err := CgroupID(dir)
 	if err != nil {
 		t.Fatal(err)

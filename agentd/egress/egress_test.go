@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -20,43 +18,9 @@ import (
 
 	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/compiler/bundle"
+	"github.com/paddock-sh/paddock/internal/kerneltest"
 	"github.com/paddock-sh/paddock/internal/netlab"
 )
-
-func privileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true: the egress tests must run as root")
-		}
-		t.Skip("needs root")
-	}
-}
-
-func cgroup2Root(t *testing.T) string {
-	for _, dir := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			return dir
-		}
-	}
-	t.Fatal("no cgroup2 hierarchy mounted")
-	return ""
-}
-
-func mkcgroup(t *testing.T, dir string) {
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for range 100 {
-			if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-}
 
 // origin serves HTTP inside the simulated internet and counts its hits.
 type origin struct{ hits atomic.Int32 }
@@ -84,12 +48,9 @@ type world struct {
 }
 
 func newWorld(t *testing.T, allow ...string) *world {
-	privileged(t)
-	root := filepath.Join(cgroup2Root(t), fmt.Sprintf("paddock-egress-test-%d", os.Getpid()))
-	mkcgroup(t, root)
-	w := &world{sandbox: filepath.Join(root, "sbx"), outsider: filepath.Join(root, "other"), events: make(chan events.Event, 1024)}
-	mkcgroup(t, w.sandbox)
-	mkcgroup(t, w.outsider)
+	kerneltest.Privileged(t)
+	root := kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-egress-test"))
+	w := &world{sandbox: kerneltest.Child(t, root, "sbx"), outsider: kerneltest.Child(t, root, "other"), events: make(chan events.Event, 1024)}
 	hub, err := Start(Config{CgroupRoot: root, Events: events.SinkFunc(func(e events.Event) {
 		select {
 		case w.events <- e:

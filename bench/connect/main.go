@@ -46,6 +46,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/paddock-sh/paddock/bpf"
+	"github.com/paddock-sh/paddock/internal/kernfs"
 )
 
 //go:embed csrc/loop.c
@@ -174,7 +175,7 @@ func (b *bench) run() ([]byte, error) {
 
 	// Two sibling subtrees at the same depth: the hooks are attached to
 	// one of them only.
-	root, err := cgroup2Root()
+	root, err := kernfs.Cgroup2Root()
 	if err != nil {
 		return nil, err
 	}
@@ -309,45 +310,24 @@ func (b *bench) serve() (uint16, error) {
 	return port, nil
 }
 
-// cgroup2Root finds the cgroup2 mount: /sys/fs/cgroup on a unified host,
-// /sys/fs/cgroup/unified on a hybrid one.
-func cgroup2Root() (string, error) {
-	for _, dir := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			return dir, nil
-		}
-	}
-	return "", errors.New("no cgroup2 hierarchy mounted")
-}
-
 // mkcgroup creates a cgroup and registers its removal, which waits for
 // the processes that ran in it to be gone.
 func (b *bench) mkcgroup(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
-	b.onCleanup(func() error {
-		var err error
-		for range 250 {
-			if err = os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return fmt.Errorf("cgroup %s could not be removed: %w", dir, err)
-	})
+	b.onCleanup(func() error { return kernfs.RemoveCgroup(dir, 5*time.Second) })
 	return nil
 }
 
 // bpffs returns a fresh directory on a bpf filesystem for the pins,
 // mounting one at /sys/fs/bpf when none is (and unmounting it after).
 func (b *bench) bpffs() (string, error) {
-	var st unix.Statfs_t
-	if unix.Statfs("/sys/fs/bpf", &st) != nil || st.Type != unix.BPF_FS_MAGIC {
-		if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
-			return "", fmt.Errorf("mounting bpffs: %w", err)
-		}
+	mounted, err := kernfs.MountBPF("/sys/fs/bpf")
+	if err != nil {
+		return "", err
+	}
+	if mounted {
 		b.onCleanup(func() error { return unix.Unmount("/sys/fs/bpf", 0) })
 	}
 	dir, err := os.MkdirTemp("/sys/fs/bpf", "paddock-bench-")
