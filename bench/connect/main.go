@@ -29,7 +29,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -45,6 +44,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/paddock-sh/paddock/bench/internal/report"
 	"github.com/paddock-sh/paddock/bpf"
 	"github.com/paddock-sh/paddock/internal/kernfs"
 )
@@ -79,7 +79,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	b := &bench{ctx: ctx, n: *n, warmup: *warmup, rounds: *rounds, diagRounds: *diag}
-	report, err := b.run()
+	rep, err := b.run()
 	if cerr := b.cleanup(); cerr != nil {
 		fmt.Fprintln(os.Stderr, "connect: cleaning up:", cerr)
 		if err == nil {
@@ -91,16 +91,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "connect:", err)
 		os.Exit(1)
 	}
-	os.Stdout.Write(report)
-	if *out != "" {
-		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-			fmt.Fprintln(os.Stderr, "connect:", err)
-			os.Exit(1)
-		}
-		if err := os.WriteFile(*out, report, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "connect:", err)
-			os.Exit(1)
-		}
+	if err := report.Write(*out, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "connect:", err)
+		os.Exit(1)
 	}
 }
 
@@ -150,7 +143,7 @@ func (b *bench) cleanup() error {
 }
 
 func (b *bench) run() ([]byte, error) {
-	b.load = loadavg()
+	b.load = report.Loadavg()
 	tmp, err := os.MkdirTemp("", "paddock-bench-connect-")
 	if err != nil {
 		return nil, err
@@ -522,50 +515,6 @@ func (b *bench) measure(cases []*kase, rounds int, drained bool) error {
 	return nil
 }
 
-// quantile is the q-quantile of xs by linear interpolation between the
-// closest ranks, so that the median of an even count is the midpoint.
-func quantile(xs []float64, q float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	pos := q * float64(len(s)-1)
-	lo := int(math.Floor(pos))
-	hi := int(math.Ceil(pos))
-	return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
-}
-
-// loadavg is the host's 1, 5 and 15 minute load averages.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
-}
-
-// command says how this report was made: make exports MAKELEVEL to what it
-// runs, and the flags given are repeated so the line can be pasted back.
-func command() string {
-	c := "go run ./bench/connect"
-	flag.Visit(func(f *flag.Flag) {
-		v := f.Value.String()
-		if v == "" || strings.ContainsAny(v, " \t'\"") {
-			v = fmt.Sprintf("%q", v)
-		}
-		c += " -" + f.Name + " " + v
-	})
-	if os.Getenv("MAKELEVEL") != "" {
-		return "`make bench` (which runs `" + c + "`)"
-	}
-	return "`" + c + "`"
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "not met"
-}
-
 // table writes one phase's results.
 func table(w io.Writer, cases []*kase) {
 	fmt.Fprintln(w, "| case | median ns per iteration | p10–p90 ns | ratio to (a), median | p10–p90 ratio | min–max ratio | added ns, median |")
@@ -573,13 +522,13 @@ func table(w io.Writer, cases []*kase) {
 	for i, k := range cases {
 		ratio, p, rng, added := "1", "–", "–", "0"
 		if i > 0 {
-			ratio = fmt.Sprintf("%.3f×", quantile(k.ratio, 0.5))
-			p = fmt.Sprintf("%.3f–%.3f", quantile(k.ratio, 0.1), quantile(k.ratio, 0.9))
+			ratio = fmt.Sprintf("%.3f×", report.Quantile(k.ratio, 0.5))
+			p = fmt.Sprintf("%.3f–%.3f", report.Quantile(k.ratio, 0.1), report.Quantile(k.ratio, 0.9))
 			rng = fmt.Sprintf("%.3f–%.3f", slices.Min(k.ratio), slices.Max(k.ratio))
 			added = fmt.Sprintf("%.0f", addedNS(cases, i))
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.0f–%.0f | %s | %s | %s | %s |\n", k.name, quantile(k.ns, 0.5),
-			quantile(k.ns, 0.1), quantile(k.ns, 0.9), ratio, p, rng, added)
+		fmt.Fprintf(w, "| %s | %.0f | %.0f–%.0f | %s | %s | %s | %s |\n", k.name, report.Quantile(k.ns, 0.5),
+			report.Quantile(k.ns, 0.1), report.Quantile(k.ns, 0.9), ratio, p, rng, added)
 	}
 	fmt.Fprintln(w)
 }
@@ -590,7 +539,7 @@ func addedNS(cases []*kase, i int) float64 {
 	for r := range diff {
 		diff[r] = cases[i].ns[r] - cases[0].ns[r]
 	}
-	return quantile(diff, 0.5)
+	return report.Quantile(diff, 0.5)
 }
 
 func (b *bench) render() []byte {
@@ -604,7 +553,7 @@ func (b *bench) render() []byte {
 	fmt.Fprintln(w, "# connect(): what Paddock's cgroup hooks cost")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Produced by %s on %s; kernel %s, %d CPUs, as root, %s/%s; loop built with %s.\n\n",
-		command(), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, b.cc)
+		report.Command("connect"), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, b.cc)
 
 	fmt.Fprintln(w, "## Method")
 	fmt.Fprintln(w)
@@ -631,9 +580,9 @@ func (b *bench) render() []byte {
 		b.warmup, b.rounds, b.load)
 
 	table(w, b.cases)
-	rb := quantile(b.cases[1].ratio, 0.5)
+	rb := report.Quantile(b.cases[1].ratio, 0.5)
 	fmt.Fprintf(w, "Target: an allowed connect under the hooks at most %.2f× one without: %s (%.3f×; p10–p90 of the per-round ratios %.3f–%.3f).\n\n",
-		targetRatio, verdict(rb <= targetRatio), rb, quantile(b.cases[1].ratio, 0.1), quantile(b.cases[1].ratio, 0.9))
+		targetRatio, report.Verdict(rb <= targetRatio), rb, report.Quantile(b.cases[1].ratio, 0.1), report.Quantile(b.cases[1].ratio, 0.9))
 
 	if len(b.diag) > 0 {
 		fmt.Fprintln(w, "## Diagnosis: the same with nothing reading the events")

@@ -20,12 +20,3 @@ func TestLoopCompiles(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 }
-
-func TestQuantile(t *testing.T) {
-	if q := quantile([]float64{4, 1, 3, 2}, 0.5); q != 2.5 {
-		t.Fatalf("median %v", q)
-	}
-	if q := quantile([]float64{1, 2, 3, 4, 5}, 0.9); q != 4.6 {
-		t.Fatalf("p90 %v", q)
-	}
-}

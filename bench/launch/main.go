@@ -18,17 +18,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paddock-sh/paddock/bench/internal/report"
 )
 
 // The issue's targets for agentctl.
@@ -59,21 +59,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "launch: -n must be at least 1 and -warmup at least 0")
 		os.Exit(2)
 	}
-	report, err := run(*n, *warmup, *bin)
+	rep, err := run(*n, *warmup, *bin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "launch:", err)
 		os.Exit(1)
 	}
-	os.Stdout.Write(report)
-	if *out != "" {
-		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-			fmt.Fprintln(os.Stderr, "launch:", err)
-			os.Exit(1)
-		}
-		if err := os.WriteFile(*out, report, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "launch:", err)
-			os.Exit(1)
-		}
+	if err := report.Write(*out, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "launch:", err)
+		os.Exit(1)
 	}
 }
 
@@ -249,17 +242,6 @@ func launch(r *row) (time.Duration, int64, error) {
 	return d, ru.Maxrss, nil
 }
 
-// quantile is the q-quantile of xs by linear interpolation between the
-// closest ranks, so that the median of an even count is the midpoint.
-func quantile(xs []float64, q float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	pos := q * float64(len(s)-1)
-	lo := int(math.Floor(pos))
-	hi := int(math.Ceil(pos))
-	return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
-}
-
 func millis(ds []time.Duration) []float64 {
 	ms := make([]float64, len(ds))
 	for i, d := range ds {
@@ -269,23 +251,6 @@ func millis(ds []time.Duration) []float64 {
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
-
-// command says how this report was made: make exports MAKELEVEL to what it
-// runs, and the flags given are repeated so the line can be pasted back.
-func command() string {
-	c := "go run ./bench/launch"
-	flag.Visit(func(f *flag.Flag) {
-		v := f.Value.String()
-		if v == "" || strings.ContainsAny(v, " \t'\"") {
-			v = fmt.Sprintf("%q", v)
-		}
-		c += " -" + f.Name + " " + v
-	})
-	if os.Getenv("MAKELEVEL") != "" {
-		return "`make bench` (which runs `" + c + "`)"
-	}
-	return "`" + c + "`"
-}
 
 func render(rows []*row, n int) []byte {
 	var b bytes.Buffer
@@ -304,7 +269,7 @@ func render(rows []*row, n int) []byte {
 	fmt.Fprintln(w, "# Launch cost: agentctl against bare exec and bubblewrap")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Produced by %s on %s; kernel %s, %d CPUs, %s, %s/%s.\n\n",
-		command(), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), who, runtime.GOOS, runtime.GOARCH)
+		report.Command("launch"), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), who, runtime.GOOS, runtime.GOARCH)
 
 	fmt.Fprintln(w, "## Method")
 	fmt.Fprintln(w)
@@ -331,7 +296,7 @@ func render(rows []*row, n int) []byte {
 		}
 		ms := millis(r.wall)
 		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f× | %s |\n", r.name,
-			quantile(ms, 0.5), quantile(ms, 0.1), quantile(ms, 0.9), quantile(r.ratio, 0.5), rss)
+			report.Quantile(ms, 0.5), report.Quantile(ms, 0.1), report.Quantile(ms, 0.9), report.Quantile(r.ratio, 0.5), rss)
 	}
 	fmt.Fprintln(w)
 	if box.skip == "" {
@@ -339,7 +304,7 @@ func render(rows []*row, n int) []byte {
 		for i := range pair {
 			pair[i] = float64(agent.wall[i]) / float64(box.wall[i])
 		}
-		fmt.Fprintf(w, "agentctl ÷ bwrap (agent profile), median of per-iteration ratios: %.2f×\n\n", quantile(pair, 0.5))
+		fmt.Fprintf(w, "agentctl ÷ bwrap (agent profile), median of per-iteration ratios: %.2f×\n\n", report.Quantile(pair, 0.5))
 	}
 
 	fmt.Fprintln(w, "Commands (WS is a fresh empty directory the benchmark creates and removes):")
@@ -355,20 +320,13 @@ func render(rows []*row, n int) []byte {
 
 // targets states the issue's two targets and whether this run met them.
 func targets(agent, box *row) string {
-	am := quantile(millis(agent.wall), 0.5)
+	am := report.Quantile(millis(agent.wall), 0.5)
 	speed := "not measured, bwrap " + box.skip
 	if box.skip == "" {
-		bm := quantile(millis(box.wall), 0.5)
-		speed = fmt.Sprintf("%s (%.2f ms against %.2f ms)", verdict(am <= bm), am, bm)
+		bm := report.Quantile(millis(box.wall), 0.5)
+		speed = fmt.Sprintf("%s (%.2f ms against %.2f ms)", report.Verdict(am <= bm), am, bm)
 	}
 	rss := mib(agent.maxRSS)
 	return fmt.Sprintf("agentctl median launch at most bwrap's: %s; agentctl peak RSS under %d MiB: %s (%.1f MiB).",
-		speed, targetRSSMiB, verdict(rss < targetRSSMiB), rss)
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "not met"
+		speed, targetRSSMiB, report.Verdict(rss < targetRSSMiB), rss)
 }

@@ -43,6 +43,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paddock-sh/paddock/bench/internal/report"
 )
 
 // The issue's targets for the Paddock proxy.
@@ -80,23 +82,16 @@ func main() {
 	// stopped by the cleanups like on any other return.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	b := &bench{ctx: ctx, dur: *dur, warmup: *warmup, rounds: *rounds, conns: conns}
-	report, err := b.run()
+	rep, err := b.run()
 	b.cleanup()
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxy:", err)
 		os.Exit(1)
 	}
-	os.Stdout.Write(report)
-	if *out != "" {
-		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-			fmt.Fprintln(os.Stderr, "proxy:", err)
-			os.Exit(1)
-		}
-		if err := os.WriteFile(*out, report, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "proxy:", err)
-			os.Exit(1)
-		}
+	if err := report.Write(*out, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "proxy:", err)
+		os.Exit(1)
 	}
 }
 
@@ -174,7 +169,7 @@ func (b *bench) run() ([]byte, error) {
 	if err := b.findTools(); err != nil {
 		return nil, err
 	}
-	b.load = loadavg()
+	b.load = report.Loadavg()
 	tmp, err := os.MkdirTemp("", "paddock-bench-proxy-")
 	if err != nil {
 		return nil, err
@@ -531,16 +526,6 @@ func (c *child) stats() ([2]int64, error) {
 	return n, nil
 }
 
-// loadavg is the host's 1, 5 and 15 minute load averages: the other
-// engineers and machines sharing this host show there.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
-}
-
 // vmHWM is the peak resident set of a live process, KiB (0 if unknown).
 func vmHWM(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -812,20 +797,6 @@ func (b *bench) measure() error {
 	return nil
 }
 
-// quantile is the q-quantile of xs by linear interpolation between the
-// closest ranks, so that the median of an even count is the midpoint.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	pos := q * float64(len(s)-1)
-	lo := int(math.Floor(pos))
-	hi := int(math.Ceil(pos))
-	return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
-}
-
 // cell is the summary of one path at one connection count.
 type cell struct {
 	rps, ratio, p50, p99, added   []float64 // one per round
@@ -856,7 +827,7 @@ func (b *bench) cell(p *path, ci int) cell {
 
 // spread formats the median of xs with its range.
 func spread(xs []float64, format string) string {
-	m := fmt.Sprintf(format, quantile(xs, 0.5))
+	m := fmt.Sprintf(format, report.Quantile(xs, 0.5))
 	if len(xs) < 2 {
 		return m
 	}
@@ -896,35 +867,11 @@ func (c cell) socketErrors() string {
 	return strings.Join(parts, ", ")
 }
 
-// command says how this report was made: make exports MAKELEVEL to what it
-// runs, and the flags given are repeated so the line can be pasted back.
-func command() string {
-	c := "go run ./bench/proxy"
-	flag.Visit(func(f *flag.Flag) {
-		v := f.Value.String()
-		if v == "" || strings.ContainsAny(v, " \t'\"") {
-			v = fmt.Sprintf("%q", v)
-		}
-		c += " -" + f.Name + " " + v
-	})
-	if os.Getenv("MAKELEVEL") != "" {
-		return "`make bench` (which runs `" + c + "`)"
-	}
-	return "`" + c + "`"
-}
-
 func plural(conns int) string {
 	if conns == 1 {
 		return "1 connection"
 	}
 	return fmt.Sprintf("%d connections", conns)
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "not met"
 }
 
 func (b *bench) render() []byte {
@@ -948,7 +895,7 @@ func (b *bench) render() []byte {
 	fmt.Fprintln(w, "# Egress proxy: Paddock against direct and tinyproxy")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Produced by %s on %s; kernel %s, %d CPUs, %s, %s/%s; %s.\n\n",
-		command(), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), who, runtime.GOOS, runtime.GOARCH, strings.Join(tools, ", "))
+		report.Command("proxy"), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), who, runtime.GOOS, runtime.GOARCH, strings.Join(tools, ", "))
 
 	fmt.Fprintln(w, "## Method")
 	fmt.Fprintln(w)
@@ -983,7 +930,7 @@ func (b *bench) render() []byte {
 				ratio = spread(c.ratio, "%.2f×")
 				added = spread(c.added, "%.0f")
 			}
-			rps := thousands(quantile(c.rps, 0.5))
+			rps := thousands(report.Quantile(c.rps, 0.5))
 			if len(c.rps) > 1 {
 				rps += fmt.Sprintf(" (%s–%s)", thousands(slices.Min(c.rps)), thousands(slices.Max(c.rps)))
 			}
@@ -1008,15 +955,15 @@ func (b *bench) render() []byte {
 			fmt.Fprintf(w, "- %s: void, the Paddock runs had non-2xx or short responses.\n", plural(conns))
 			continue
 		}
-		ratio := quantile(c.ratio, 0.5)
+		ratio := report.Quantile(c.ratio, 0.5)
 		switch conns {
 		case 1:
-			fmt.Fprintf(w, "- Paddock at least %.1f× direct req/s at 1 connection: %s (%.2f×).\n", targetRatio1, verdict(ratio >= targetRatio1), ratio)
+			fmt.Fprintf(w, "- Paddock at least %.1f× direct req/s at 1 connection: %s (%.2f×).\n", targetRatio1, report.Verdict(ratio >= targetRatio1), ratio)
 		case 8:
-			fmt.Fprintf(w, "- Paddock at least %.1f× direct req/s at 8 connections: %s (%.2f×).\n", targetRatio8, verdict(ratio >= targetRatio8), ratio)
+			fmt.Fprintf(w, "- Paddock at least %.1f× direct req/s at 8 connections: %s (%.2f×).\n", targetRatio8, report.Verdict(ratio >= targetRatio8), ratio)
 		}
-		added := quantile(c.added, 0.5)
-		fmt.Fprintf(w, "- Added median latency at most %d µs at %s: %s (%.0f µs).\n", targetAddedP50, plural(conns), verdict(added <= targetAddedP50), added)
+		added := report.Quantile(c.added, 0.5)
+		fmt.Fprintf(w, "- Added median latency at most %d µs at %s: %s (%.0f µs).\n", targetAddedP50, plural(conns), report.Verdict(added <= targetAddedP50), added)
 	}
 	fmt.Fprintln(w)
 

@@ -68,9 +68,3 @@ func TestScripts(t *testing.T) {
 		t.Error("the timed script hooks responses")
 	}
 }
-
-func TestQuantile(t *testing.T) {
-	if q := quantile([]float64{4, 1, 3, 2}, 0.5); q != 2.5 {
-		t.Fatalf("median %v", q)
-	}
-}
