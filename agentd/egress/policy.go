@@ -3,8 +3,6 @@
 package egress
 
 import (
-	"net/netip"
-
 	"github.com/paddock-sh/paddock/bpf"
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/hostpattern"
@@ -34,7 +32,7 @@ func (sb *sandbox) policy(unixPaths map[string]bundle.Rule) bpf.Policy {
 		if err != nil {
 			continue
 		}
-		if (pat.Kind == hostpattern.Addr || pat.Kind == hostpattern.Prefix) && guarded(pat.Prefix) {
+		if (pat.Kind == hostpattern.Addr || pat.Kind == hostpattern.Prefix) && bundle.GuardedIn(pat.Prefix, false) != "" {
 			p.GuardedOK = true
 		}
 		if !pat.Loopback() {
@@ -74,13 +72,4 @@ func (sb *sandbox) policy(unixPaths map[string]bundle.Rule) bpf.Policy {
 		p.Unix[path] = rule(r)
 	}
 	return p
-}
-
-func guarded(p netip.Prefix) bool {
-	for _, a := range []string{"169.254.169.254", "100.100.100.200", "fe80::1", "fd00:ec2::254"} {
-		if p.Contains(netip.MustParseAddr(a)) {
-			return true
-		}
-	}
-	return bundle.Guarded(p.Addr()) != "" && !p.Addr().IsLoopback() && !p.Addr().IsUnspecified()
 }

@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -314,5 +315,24 @@ func TestSyscallDecide(t *testing.T) {
 	}
 	if _, _, err := s.Decide(seccomp.X86_64, "no_such_call", [6]uint64{}); err == nil {
 		t.Error("an unknown syscall was answered")
+	}
+}
+
+func TestGuardedIn(t *testing.T) {
+	for _, c := range []struct {
+		prefix    string
+		withLocal bool
+		want      string
+	}{
+		{"169.254.169.254/32", false, "link-local (cloud metadata)"},
+		{"169.0.0.0/8", false, "link-local (cloud metadata)"},
+		{"fd00:ec2::/32", false, "cloud metadata"},
+		{"127.0.0.0/8", false, ""},
+		{"127.0.0.1/32", true, "loopback"},
+		{"203.0.113.0/24", true, ""},
+	} {
+		if got := GuardedIn(netip.MustParsePrefix(c.prefix), c.withLocal); got != c.want {
+			t.Errorf("GuardedIn(%s, %v) = %q, want %q", c.prefix, c.withLocal, got, c.want)
+		}
 	}
 }

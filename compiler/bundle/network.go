@@ -110,6 +110,22 @@ func Guarded(ip netip.Addr) string {
 	return ""
 }
 
+// GuardedIn reports why some address of p is refused unless a policy
+// allows it explicitly (as Guarded does for one address), or "" when p
+// holds no such address. Loopback and unspecified addresses count only
+// when withLocal is set.
+func GuardedIn(p netip.Prefix, withLocal bool) string {
+	for _, g := range guarded {
+		if !withLocal && (g.prefix.Addr().IsLoopback() || g.prefix.Addr().IsUnspecified()) {
+			continue
+		}
+		if g.prefix.Overlaps(p) {
+			return g.why
+		}
+	}
+	return ""
+}
+
 // Decide answers whether the sandbox may open a connection to host:port.
 // Deny rules are checked first and win. An allowed loopback destination is
 // reached directly; every other allowed destination is redirected through
