@@ -209,6 +209,22 @@ static __always_inline void count_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
+/*
+ * Waking the reader for every event costs more than the decision itself (a
+ * context switch per connect on a 2-CPU host), so events are submitted
+ * without a wake-up until WAKEUP_BYTES are pending; the reader also polls on
+ * a short timer (bpf.Reader), which bounds the delay of a lone event.
+ */
+#define WAKEUP_BYTES (64 << 10)
+
+static __always_inline void submit(void *e)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
 /* emit writes one decision to the ring buffer. addr is 16 bytes or NULL. */
 static __always_inline void emit(__u8 hook, __u8 action, __u8 reason, __u32 rule, __u64 cg, __u64 cookie,
 				 __u8 family, __u8 type, __u8 proto, const __u8 *addr, __u16 port)
@@ -236,5 +252,5 @@ static __always_inline void emit(__u8 hook, __u8 action, __u8 reason, __u32 rule
 		__builtin_memset(e->addr, 0, 16);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->path[0] = 0;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 }

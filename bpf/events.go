@@ -3,12 +3,12 @@
 package bpf
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf/ringbuf"
 )
@@ -126,9 +126,16 @@ func (r Reason) String() string {
 
 // Reader reads the hooks' events.
 type Reader struct {
-	h  *Hooks
-	rd *ringbuf.Reader
+	h        *Hooks
+	rd       *ringbuf.Reader
+	rec      ringbuf.Record
+	deadline time.Time // the caller's, zero for none
 }
+
+// PollInterval bounds how long an event can wait in the ring buffer: the
+// hooks wake the reader only once WAKEUP_BYTES are pending (common.h), so
+// Read also looks on this timer.
+const PollInterval = 20 * time.Millisecond
 
 // Events opens the ring buffer. One reader at a time.
 func (h *Hooks) Events() (*Reader, error) {
@@ -142,16 +149,36 @@ func (h *Hooks) Events() (*Reader, error) {
 // ErrClosed is returned by Read after Close.
 var ErrClosed = ringbuf.ErrClosed
 
-// Read blocks until the next event.
+// Read blocks until the next event, or until the deadline set by
+// SetDeadline (os.ErrDeadlineExceeded). Not safe for concurrent use.
 func (r *Reader) Read() (Event, error) {
-	rec, err := r.rd.Read()
-	if err != nil {
-		return Event{}, err
+	for {
+		wait := time.Now().Add(PollInterval)
+		if !r.deadline.IsZero() && r.deadline.Before(wait) {
+			wait = r.deadline
+		}
+		r.rd.SetDeadline(wait)
+		err := r.rd.ReadInto(&r.rec)
+		if err == nil {
+			return decode(r.rec.RawSample)
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return Event{}, err
+		}
+		if !r.deadline.IsZero() && !time.Now().Before(r.deadline) {
+			return Event{}, err
+		}
 	}
-	var raw hooksEvent
-	if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
-		return Event{}, fmt.Errorf("bpf: short event record (%d bytes): %w", len(rec.RawSample), err)
+}
+
+// decode reads one record. The kernel aligns ring buffer records to 8
+// bytes and writes them in this host's byte order, so the record is the C
+// struct itself.
+func decode(b []byte) (Event, error) {
+	if len(b) < int(unsafe.Sizeof(hooksEvent{})) {
+		return Event{}, fmt.Errorf("bpf: short event record (%d bytes)", len(b))
 	}
+	raw := (*hooksEvent)(unsafe.Pointer(&b[0]))
 	e := Event{
 		Time: time.Duration(raw.TimeNs), Cgroup: raw.Cgroup, Cookie: raw.Cookie, PID: raw.Pid,
 		Comm: cstring(raw.Comm[:]), Rule: raw.Rule, Hook: Hook(raw.Hook), Action: Action(raw.Action),
@@ -179,8 +206,9 @@ func (r *Reader) Lost() (uint64, error) {
 	return n, nil
 }
 
-// SetDeadline makes a blocked Read return os.ErrDeadlineExceeded at t.
-func (r *Reader) SetDeadline(t time.Time) { r.rd.SetDeadline(t) }
+// SetDeadline makes a blocked Read return os.ErrDeadlineExceeded at t; the
+// zero time removes the deadline. Call it from the reading goroutine.
+func (r *Reader) SetDeadline(t time.Time) { r.deadline = t }
 
 // Close unblocks Read.
 func (r *Reader) Close() error {

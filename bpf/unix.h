@@ -61,7 +61,7 @@ static __always_inline int decide_unix(struct bpf_sock_addr *ctx, __u8 hook)
 	__builtin_memset(e->addr, 0, 16);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	__builtin_memcpy(e->path, k.path, sizeof(e->path));
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return v;
 }
 

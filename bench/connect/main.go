@@ -569,7 +569,7 @@ func (b *bench) render() []byte {
 		"listener on 127.0.0.1 standing in for the egress proxy. For information: the proxy's own work is not in it, and no target applies.\n\n", redirectDst)
 	fmt.Fprintf(w, "The listeners are the same program accepting and closing in a loop, in the benchmark's own cgroup, outside the hooks. "+
 		"The benchmark process loaded and attached the hooks and reads their ring buffer throughout (a goroutine calling the bpf package's "+
-		"Reader.Read in a loop), as the daemon does. "+
+		"Reader.Read in a loop), as the daemon does; the hooks wake that reader only once 64 KiB of events are pending, and it also looks every %s. "+
 		"The program is started in (a)'s cgroup and moves itself from case to case by writing to the next cgroup's cgroup.procs "+
 		"(a socket belongs to the cgroup of the task that creates it); after each move it makes %d untimed iterations, then times its block. "+
 		"After one untimed round, each of %d rounds times every case once, in an order that rotates from round to round, "+
@@ -577,7 +577,7 @@ func (b *bench) render() []byte {
 		"(b) and (c) are given as the median of their per-round ratio to (a), with its p10–p90 and min–max ranges. "+
 		"The host is shared and its load drifts (load average before the run: %s); the drift moves the blocks of one round alike, "+
 		"so the paired ratio is the figure to compare.\n\n",
-		b.warmup, b.rounds, b.load)
+		bpf.PollInterval, b.warmup, b.rounds, b.load)
 
 	table(w, b.cases)
 	rb := report.Quantile(b.cases[1].ratio, 0.5)
@@ -595,7 +595,7 @@ func (b *bench) render() []byte {
 			b.diagRounds, emitted, emitted-int64(b.lostDiag), b.lostDiag, runtime.NumCPU())
 		table(w, b.diag)
 		fmt.Fprintf(w, "Added ns per allowed connect, (b) less (a): %.0f with the events read, %.0f without. "+
-			"Delivering the events thus accounts for about %.0f ns of the %.0f (the two phases ran seconds apart, so take this as an estimate).\n\n",
+			"The difference, %.0f ns of the %.0f, is what delivering the events costs (the two phases ran seconds apart, so a difference of a few hundred ns either way is noise).\n\n",
 			addedNS(b.cases, 1), addedNS(b.diag, 1), addedNS(b.cases, 1)-addedNS(b.diag, 1), addedNS(b.cases, 1))
 	}
 
