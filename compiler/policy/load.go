@@ -53,7 +53,17 @@ func LoadBuiltin(name string, vars map[string]string) *Result {
 // LoadSource loads a policy from memory. display names it in messages; a
 // name starting with builtin: resolves relative extends among the builtins.
 func LoadSource(display string, data []byte, vars map[string]string) *Result {
-	l := &loader{parser: hclparse.NewParser(), seen: map[string]bool{}}
+	return loadSource(&loader{parser: hclparse.NewParser(), seen: map[string]bool{}}, display, data, vars)
+}
+
+// LoadDetached loads a policy received from elsewhere (agentd compiling
+// what a client sent): it may extend builtin policies only, so the reader
+// never opens a file the sender names.
+func LoadDetached(display string, data []byte, vars map[string]string) *Result {
+	return loadSource(&loader{parser: hclparse.NewParser(), seen: map[string]bool{}, detached: true}, display, data, vars)
+}
+
+func loadSource(l *loader, display string, data []byte, vars map[string]string) *Result {
 	root := &node{display: display, name: filepath.Base(display), data: data}
 	if strings.HasPrefix(display, policies.Prefix) {
 		root.name = display
@@ -89,11 +99,13 @@ func LoadSource(display string, data []byte, vars map[string]string) *Result {
 type loader struct {
 	parser  *hclparse.Parser
 	rootDir string
-	seen    map[string]bool // display names already loaded
-	stack   []string        // display names being loaded, for cycles
-	order   []*node         // parents before children
-	vars    []*variable
-	diags   hcl.Diagnostics
+	// detached: the source came from elsewhere; it may extend builtins only.
+	detached bool
+	seen     map[string]bool // display names already loaded
+	stack    []string        // display names being loaded, for cycles
+	order    []*node         // parents before children
+	vars     []*variable
+	diags    hcl.Diagnostics
 }
 
 type node struct {
@@ -179,6 +191,9 @@ func (l *loader) resolve(from *node, ref string) (*node, error) {
 	}
 	if strings.HasPrefix(from.display, policies.Prefix) {
 		return nil, fmt.Errorf("builtin policies extend only builtin:NAME, not %q", ref)
+	}
+	if l.detached {
+		return nil, fmt.Errorf("extends %q: a policy sent to agentd may extend only builtin:NAME; build it with policyc and send the bundle", ref)
 	}
 	if filepath.IsAbs(ref) || ref == "" {
 		return nil, fmt.Errorf("extends %q: give a path relative to this file, or builtin:NAME", ref)
