@@ -275,6 +275,11 @@ func (h *Hub) pump() {
 	}
 }
 
+// Lost is how many decisions the hooks could not put in the ring buffer
+// because it was full, since the pinned maps were created (so it counts
+// across daemon restarts).
+func (h *Hub) Lost() (uint64, error) { return h.rd.Lost() }
+
 func protoName(proto, typ, family uint8) string {
 	switch {
 	case family == 1:

@@ -23,6 +23,10 @@ const usage = `agentctl: run commands inside a Paddock policy's fence.
 
 Usage:
   agentctl run [flags] -- COMMAND [ARGS...]   run COMMAND in a sandbox
+  agentctl info [--json]                      what agentd enforces here
+  agentctl events [--follow] [--since N] [--sandbox ID] [--json]
+                                              agentd's event log
+  agentctl sandbox list|inspect|destroy       sandboxes agentd runs
   agentctl version                            print the version
   agentctl help [COMMAND]                     show help
 
@@ -44,6 +48,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "info":
+		return cmdInfo(args[1:], stdout, stderr)
+	case "events":
+		return cmdEvents(args[1:], stdout, stderr)
+	case "sandbox":
+		return cmdSandbox(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "agentctl %s\n", version)
 		return 0

@@ -272,10 +272,11 @@ type Event struct {
 	Action     Action                 `protobuf:"varint,10,opt,name=action,proto3,enum=paddock.v1.Action" json:"action,omitempty"`
 	// False when the policy only audits this rule: the action is what
 	// would have happened.
-	Enforced bool     `protobuf:"varint,11,opt,name=enforced,proto3" json:"enforced,omitempty"`
-	Rule     *Rule    `protobuf:"bytes,12,opt,name=rule,proto3" json:"rule,omitempty"`
-	Reason   string   `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
-	Process  *Process `protobuf:"bytes,14,opt,name=process,proto3" json:"process,omitempty"`
+	Enforced        bool     `protobuf:"varint,11,opt,name=enforced,proto3" json:"enforced,omitempty"`
+	Rule            *Rule    `protobuf:"bytes,12,opt,name=rule,proto3" json:"rule,omitempty"`
+	Reason          string   `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	Process         *Process `protobuf:"bytes,14,opt,name=process,proto3" json:"process,omitempty"`
+	SandboxOwnerUid uint32   `protobuf:"varint,15,opt,name=sandbox_owner_uid,json=sandboxOwnerUid,proto3" json:"sandbox_owner_uid,omitempty"`
 	// Types that are valid to be assigned to Object:
 	//
 	//	*Event_Network
@@ -416,6 +417,13 @@ func (x *Event) GetProcess() *Process {
 		return x.Process
 	}
 	return nil
+}
+
+func (x *Event) GetSandboxOwnerUid() uint32 {
+	if x != nil {
+		return x.SandboxOwnerUid
+	}
+	return 0
 }
 
 func (x *Event) GetObject() isEvent_Object {
@@ -2250,7 +2258,7 @@ var File_paddock_proto protoreflect.FileDescriptor
 const file_paddock_proto_rawDesc = "" +
 	"\n" +
 	"\rpaddock.proto\x12\n" +
-	"paddock.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x06\n" +
+	"paddock.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x06\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x19\n" +
@@ -2269,7 +2277,8 @@ const file_paddock_proto_rawDesc = "" +
 	"\benforced\x18\v \x01(\bR\benforced\x12$\n" +
 	"\x04rule\x18\f \x01(\v2\x10.paddock.v1.RuleR\x04rule\x12\x16\n" +
 	"\x06reason\x18\r \x01(\tR\x06reason\x12-\n" +
-	"\aprocess\x18\x0e \x01(\v2\x13.paddock.v1.ProcessR\aprocess\x12/\n" +
+	"\aprocess\x18\x0e \x01(\v2\x13.paddock.v1.ProcessR\aprocess\x12*\n" +
+	"\x11sandbox_owner_uid\x18\x0f \x01(\rR\x0fsandboxOwnerUid\x12/\n" +
 	"\anetwork\x18\x14 \x01(\v2\x13.paddock.v1.NetworkH\x00R\anetwork\x12&\n" +
 	"\x04file\x18\x15 \x01(\v2\x10.paddock.v1.FileH\x00R\x04file\x12/\n" +
 	"\asyscall\x18\x16 \x01(\v2\x13.paddock.v1.SyscallH\x00R\asyscall\x125\n" +
