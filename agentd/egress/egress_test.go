@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -48,10 +49,26 @@ type world struct {
 }
 
 func newWorld(t *testing.T, allow ...string) *world {
+	return newWorldWith(t, worldConfig{Allow: allow})
+}
+
+// worldConfig is the sandbox's policy and the hub's settings for a world.
+type worldConfig struct {
+	Allow, Deny []string
+	// Upstream is the DNS server the stub and the proxy resolve against;
+	// nil means the host's.
+	Upstream []netip.AddrPort
+	// Unix lists the unix socket paths the sandbox may connect to.
+	Unix []string
+	// Listen is the policy's listen setting (default none).
+	Listen string
+}
+
+func newWorldWith(t *testing.T, cfg worldConfig) *world {
 	kerneltest.Privileged(t)
 	root := kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-egress-test"))
 	w := &world{sandbox: kerneltest.Child(t, root, "sbx"), outsider: kerneltest.Child(t, root, "other"), events: make(chan events.Event, 1024)}
-	hub, err := Start(Config{CgroupRoot: root, Events: events.SinkFunc(func(e events.Event) {
+	hub, err := Start(Config{CgroupRoot: root, Upstream: cfg.Upstream, Events: events.SinkFunc(func(e events.Event) {
 		select {
 		case w.events <- e:
 		default:
@@ -62,11 +79,24 @@ func newWorld(t *testing.T, allow ...string) *world {
 	}
 	t.Cleanup(func() { hub.Close() })
 	w.hub = hub
-	n := &bundle.Network{Listen: bundle.ListenNone, OnUnknown: bundle.VerdictDeny, AskTimeoutSeconds: 30}
-	for i, a := range allow {
+	listen := cfg.Listen
+	if listen == "" {
+		listen = bundle.ListenNone
+	}
+	n := &bundle.Network{Listen: listen, OnUnknown: bundle.VerdictDeny, AskTimeoutSeconds: 30}
+	for i, a := range cfg.Allow {
 		n.Allow = append(n.Allow, bundle.HostRule{Pattern: a, Rule: bundle.Rule{Field: fmt.Sprintf("network.allow[%d]", i), Text: a}})
 	}
-	if err := hub.Add("sbx-test", w.sandbox, n, nil); err != nil {
+	for i, d := range cfg.Deny {
+		n.Deny = append(n.Deny, bundle.HostRule{Pattern: d, Rule: bundle.Rule{Field: fmt.Sprintf("network.deny[%d]", i), Text: d}})
+	}
+	unixPaths := map[string]bundle.Rule{}
+	for i, p := range cfg.Unix {
+		r := bundle.Rule{Field: fmt.Sprintf("network.unix_sockets[%d]", i), Text: p}
+		n.UnixSockets = append(n.UnixSockets, bundle.PathRule{Path: p, Rule: r})
+		unixPaths[p] = r
+	}
+	if err := hub.Add("sbx-test", w.sandbox, n, unixPaths); err != nil {
 		t.Fatal(err)
 	}
 	return w
