@@ -137,6 +137,13 @@ static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family
 		return DENY;
 	}
 	if (is_udp(type, proto)) {
+		/* A socket connected to a DNS server was pointed at the stub by
+		 * connect; an IPv4 peer given to an IPv6 socket then sends
+		 * through sendmsg4, already addressed to the stub. */
+		if (is_proxy_addr(cfg, ip) && *nport == sb->dns_port) {
+			emit(hook, ACT_ALLOW, R_DNS, 0, cg, cookie, family, type, proto, addr, port);
+			return ALLOW;
+		}
 		if (port != 53) {
 			emit(hook, ACT_DENY, R_UDP, 0, cg, cookie, family, type, proto, addr, port);
 			return DENY;
@@ -150,6 +157,15 @@ static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family
 	if (!is_tcp(type, proto)) {
 		emit(hook, ACT_DENY, R_PROTO, 0, cg, cookie, family, type, proto, addr, port);
 		return DENY;
+	}
+	/* DNS over TCP goes to the proxy, which hands it to the stub, whatever
+	 * the address: a local resolver (127.0.0.53) is no way around it. */
+	if (port == 53) {
+		remember(cookie, cg, addr, port, IPPROTO_TCP);
+		to_proxy(cfg, ip);
+		*nport = cfg->proxy_port;
+		emit(hook, ACT_REDIRECT, R_DNS, 0, cg, cookie, family, type, proto, addr, port);
+		return ALLOW;
 	}
 	if (v4 ? is_loopback4(ip[3]) : is_loopback6(ip)) {
 		if (is_proxy_addr(cfg, ip) && *nport == cfg->proxy_port) {

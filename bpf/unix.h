@@ -20,12 +20,35 @@ static __always_inline int decide_unix(struct bpf_sock_addr *ctx, __u8 hook)
 	int v = DENY;
 
 	k.cgroup = cg;
-	if (kctx->uaddrlen > 2) {
+	/* The kernel has not terminated sun_path yet when the hook runs: read
+	 * at most the length the caller gave, never the stack bytes after it.
+	 * A 108-byte name (no room for a NUL in the key) is refused, as is an
+	 * address that cannot be read: neither may pass as abstract. */
+	int bad = 0;
+	__u32 len = kctx->uaddrlen;
+	if (len > 2 && len <= sizeof(struct sockaddr_un)) {
 		char *path = (char *)kctx->uaddr + 2;
-		bpf_probe_read_kernel_str(k.path, sizeof(k.path), path);
+		len -= 2;
+		if (len > sizeof(k.path) - 1) {
+			char last = 0;
+			if (bpf_probe_read_kernel(&last, 1, path + sizeof(k.path) - 1) < 0 || last != 0)
+				bad = 1;
+			len = sizeof(k.path) - 1;
+		}
+		/* Keep the bound where the verifier sees it. */
+		__u64 size = len + 1;
+		asm volatile("" : "+r"(size));
+		if (size > sizeof(k.path))
+			size = sizeof(k.path);
+		if (bpf_probe_read_kernel_str(k.path, size, path) < 0)
+			bad = 1;
+	} else if (len > sizeof(struct sockaddr_un)) {
+		bad = 1;
 	}
 	if (!sb) {
 		reason = R_NO_SANDBOX;
+	} else if (bad) {
+		reason = R_UNIX;
 	} else if (k.path[0] == 0) {
 		/* Abstract ("\0name") or unnamed: not a filesystem object. */
 		return ALLOW;
