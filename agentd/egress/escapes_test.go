@@ -1338,3 +1338,110 @@ out(kind="done")
 		}
 	}
 }
+
+// TestEscapeDNSEveryRoute: every way a resolver may send a query to port
+// 53 reaches the stub: a connected AF_INET6 UDP socket whose peer is a
+// v4-mapped address (how dual-stack runtimes talk to IPv4 servers), and
+// DNS over TCP to a loopback resolver (glibc's retry after a truncated
+// answer, with resolv.conf naming 127.0.0.53 as on systemd-resolved
+// hosts). Denied names still never reach the zone.
+func TestEscapeDNSEveryRoute(t *testing.T) {
+	kerneltest.Privileged(t)
+	lab := netlab.New(t)
+	z := lab.DNS()
+	z.Add(allowedName, "A "+allowedIP)
+	z.Add("*."+deniedName, "A "+deniedIP)
+	w := newWorldWith(t, worldConfig{Allow: []string{allowedName}, Deny: []string{deniedName + ":*", "*." + deniedName + ":*"}, Upstream: []netip.AddrPort{z.Addr()}})
+	token := fmt.Sprintf("x%x", time.Now().UnixNano())
+	leak := token + "." + deniedName
+	_, rs := w.py(t, `
+leak, allowed, mapped = ARG
+udp_dns(mapped, 53, allowed, connected=True)
+udp_dns(mapped, 53, leak, connected=True)
+for d in ("127.0.0.53", "127.0.0.1", "::1"):
+    tcp_dns(d, 53, [leak, allowed])
+`, []string{leak, allowedName, "::ffff:" + netlab.NetAddr4.String()})
+	answered := map[string]bool{}
+	for _, r := range rs {
+		if r.str("name") == allowedName && r.num("rcode") == 0 && strings.Join(r.strs("addrs"), ",") == allowedIP {
+			answered[r.str("kind")+" "+r.str("dst")] = true
+		}
+		if r.str("name") == leak && len(r.strs("addrs")) != 0 {
+			t.Errorf("%s was answered: %v", leak, r)
+		}
+	}
+	for _, route := range []string{"udp ::ffff:" + netlab.NetAddr4.String() + ":53", "tcp 127.0.0.53:53", "tcp 127.0.0.1:53", "tcp ::1:53"} {
+		if !answered[route] {
+			t.Errorf("%s over %s was not answered by the stub", allowedName, route)
+		}
+	}
+	if t.Failed() {
+		t.Logf("probe output: %v", rs)
+	}
+	for _, q := range z.Queries() {
+		if strings.Contains(strings.ToLower(q.Name), strings.ToLower(token)) {
+			t.Errorf("the zone was asked %s", q.Name)
+		}
+	}
+}
+
+// TestEscapeUnixAddressLength: a unix socket address whose length stops
+// at the end of the path, without the terminating NUL (SUN_LEN, and what
+// many C clients pass), names exactly that path. The hook must judge the
+// path the kernel will resolve (the first addrlen bytes), not whatever
+// lies after it: the listed socket is reached every time, and no event
+// carries bytes the workload did not send.
+func TestEscapeUnixAddressLength(t *testing.T) {
+	kerneltest.Privileged(t)
+	allowed := netlab.NewCanary(t, "unix", filepath.Join(t.TempDir(), "allowed.sock"))
+	w := newWorldWith(t, worldConfig{Unix: []string{allowed.Addr()}})
+	// A refused address that leaves non-NUL bytes where the kernel
+	// copies the next one.
+	junk := allowed.Addr() + strings.Repeat("X", max(8, 100-len(allowed.Addr())))
+	_, rs := w.py(t, `
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def raw_connect(path, nul):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    p = path.encode()
+    buf = ctypes.create_string_buffer(110)
+    struct.pack_into("H", buf, 0, socket.AF_UNIX)
+    buf[2:2+len(p)] = p
+    r = libc.connect(s.fileno(), buf, 2 + len(p) + (1 if nul else 0))
+    e = ctypes.get_errno()
+    s.close()
+    return 0 if r == 0 else e
+path, junk = ARG
+res = []
+for i in range(20):
+    raw_connect(junk, True)  # not listed: refused
+    res.append(raw_connect(path, False))
+out(kind="sunlen", errnos=res)
+`, []string{allowed.Addr(), junk})
+	if len(rs) != 1 {
+		t.Fatalf("probe output: %v", rs)
+	}
+	failed := 0
+	for _, e := range rs[0].strs("errnos") {
+		if e != "0" {
+			failed++
+		}
+	}
+	if failed != 0 || len(allowed.Touches()) != 20 {
+		t.Errorf("%d of 20 connections to the listed socket with addrlen = SUN_LEN were refused (errnos %v); it accepted %d", failed, rs[0].strs("errnos"), len(allowed.Touches()))
+	}
+	// The refusals' events: the path the hook judged.
+	deadline := time.After(time.Second)
+	for stray := 0; stray < 3; {
+		select {
+		case e := <-w.events:
+			if e.Net == nil || e.Net.Op != "connect_unix" || e.Net.Path == junk || e.Net.Path == allowed.Addr() || strings.HasSuffix(e.Net.Path, "nscd/socket") {
+				continue
+			}
+			stray++
+			t.Errorf("a connect_unix event carries bytes past the address the workload passed: %q", e.Net.Path)
+		case <-deadline:
+			stray = 3
+		}
+	}
+}
