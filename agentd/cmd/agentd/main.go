@@ -1,0 +1,96 @@
+//go:build linux
+
+// Command agentd is Paddock's privileged daemon: it loads and pins the BPF
+// programs, runs sandboxes in its cgroup subtree with their network forced
+// through its egress proxy, keeps the durable event log, and serves the
+// gRPC API on a unix socket.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/paddock-sh/paddock/agentd/daemon"
+	"github.com/paddock-sh/paddock/compiler/policy"
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("agentd", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: agentd [flags]
+
+Paddock's privileged daemon. Runs as root (the systemd unit in agentd/dist
+starts it); agentctl talks to it over its unix socket.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	state := fs.String("state-dir", daemon.DefaultStateDir, "root-owned directory for the event log and sandbox records")
+	sock := fs.String("socket", daemon.DefaultSocket, "the API's unix socket")
+	pins := fs.String("pin-dir", daemon.DefaultPinDir, "bpffs directory the programs and maps are pinned under")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this TCP address (e.g. 127.0.0.1:9464); off when empty")
+	jsonLogs := fs.Bool("log-json", false, "log as JSON lines instead of text")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "agentd: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *version {
+		fmt.Println("agentd", strings.TrimPrefix(policy.CompilerVersion, "policyc "))
+		return 0
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if *jsonLogs {
+		h = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	logger := slog.New(h)
+
+	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, PinDir: *pins, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc ")})
+	if err != nil {
+		logger.Error("agentd could not start", "err", err)
+		return 1
+	}
+	if *metrics != "" {
+		ln, err := net.Listen("tcp", *metrics)
+		if err != nil {
+			logger.Error("metrics listener", "err", err)
+			return 1
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", d.MetricsHandler())
+		go http.Serve(ln, mux)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-sigs
+		logger.Info("stopping; enforcement stays in the kernel", "signal", s.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.Shutdown(ctx)
+	}()
+	if err := d.Serve(); err != nil {
+		logger.Error("serving the API", "err", err)
+		return 1
+	}
+	return 0
+}

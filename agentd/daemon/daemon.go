@@ -1,0 +1,261 @@
+//go:build linux
+
+// Package daemon is agentd: it owns the BPF state (loaded and pinned once),
+// the sandboxes (cgroups below its own root-owned subtree, their network
+// policy in BPF maps and the egress proxy), the durable event log, and the
+// gRPC API that reads and manages them (DESIGN.md D2, D7, D8, D9).
+//
+// Enforcement outlives the daemon: links and maps are pinned, Landlock and
+// seccomp live on the processes. While the daemon is down, redirected
+// connections reach a closed port and fail; on restart it re-adopts its
+// pinned state and its sandboxes, and records the gap.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"google.golang.org/grpc"
+
+	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/agentd/egress"
+	"github.com/paddock-sh/paddock/internal/kernfs"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults, for a system-wide daemon.
+const (
+	DefaultStateDir = "/var/lib/paddock"
+	DefaultSocket   = "/run/paddock/agentd.sock"
+	DefaultPinDir   = "/sys/fs/bpf/paddock"
+	cgroupName      = "paddock"
+)
+
+// Config configures the daemon.
+type Config struct {
+	StateDir string // root-owned: the event log and the sandbox records
+	Socket   string // the API; its directory is created root-owned, 0755
+	// CgroupRoot is the cgroup2 directory sandboxes live below; "" means
+	// "paddock" below the cgroup2 mount.
+	CgroupRoot string
+	PinDir     string // on bpffs; "" means DefaultPinDir
+	Logger     *slog.Logger
+	Version    string
+}
+
+// Daemon is a running agentd.
+type Daemon struct {
+	cfg        Config
+	logger     *slog.Logger
+	cgroup2    string // the cgroup2 mount
+	cgroupRoot string
+	hub        *egress.Hub
+	pipe       *pipeline
+	sbx        *sandboxes
+	srv        *grpc.Server
+	ln         net.Listener
+	metrics    *metrics
+}
+
+// Start prepares everything and listens; Serve then answers calls.
+func Start(cfg Config) (_ *Daemon, err error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("agentd must run as root")
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = DefaultStateDir
+	}
+	if cfg.Socket == "" {
+		cfg.Socket = DefaultSocket
+	}
+	if cfg.PinDir == "" {
+		cfg.PinDir = DefaultPinDir
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	d := &Daemon{cfg: cfg, logger: cfg.Logger}
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+
+	if err := mountKernelFS(filepath.Dir(cfg.PinDir)); err != nil {
+		return nil, err
+	}
+	if err := rootDir(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := rootDir(filepath.Join(cfg.StateDir, "sandboxes"), 0o700); err != nil {
+		return nil, err
+	}
+	if err := rootDir(filepath.Dir(cfg.Socket), 0o755); err != nil {
+		return nil, err
+	}
+	if err := rootDir(cfg.PinDir, 0o700); err != nil {
+		return nil, err
+	}
+	if d.cgroup2, err = kernfs.Cgroup2Root(); err != nil {
+		return nil, err
+	}
+	d.cgroupRoot = cfg.CgroupRoot
+	if d.cgroupRoot == "" {
+		d.cgroupRoot = filepath.Join(d.cgroup2, cgroupName)
+	}
+	if err := rootDir(d.cgroupRoot, 0o755); err != nil {
+		return nil, err
+	}
+
+	d.metrics = newMetrics()
+	if d.pipe, err = openPipeline(d, filepath.Join(cfg.StateDir, "events")); err != nil {
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { d.pipe.close() })
+
+	if d.hub, err = egress.Start(egress.Config{CgroupRoot: d.cgroupRoot, PinDir: cfg.PinDir, Events: d.pipe}); err != nil {
+		return nil, fmt.Errorf("network layer: %w", err)
+	}
+	// On a failed start the pinned enforcement stays; only this process's
+	// handles go.
+	cleanup = append(cleanup, func() { d.hub.Release() })
+
+	d.sbx = &sandboxes{d: d, m: map[string]*record{}}
+	adopted, gone, err := d.sbx.adopt()
+	if err != nil {
+		return nil, fmt.Errorf("re-adopting sandboxes: %w", err)
+	}
+	d.pipe.daemonStarted(adopted, gone)
+
+	// The socket: removed if a stale one is there (the directory is ours
+	// and root-only writable, so nothing else can have put it there).
+	if err := os.Remove(cfg.Socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", cfg.Socket)
+	if err != nil {
+		return nil, err
+	}
+	// Every local user may connect; what each may do is decided per call
+	// from the kernel's word on who they are.
+	if err := os.Chmod(cfg.Socket, 0o666); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	d.ln = ln
+	cleanup = append(cleanup, func() { ln.Close() })
+	d.srv = newServer(d)
+	apiv1.RegisterSandboxesServer(d.srv, &sandboxService{s: d.sbx})
+	apiv1.RegisterEventsServer(d.srv, &eventService{d: d})
+	d.metrics.initServer(d.srv)
+	d.logger.Info("agentd ready", "socket", cfg.Socket, "state", cfg.StateDir, "cgroup", d.cgroupRoot,
+		"proxy_port", d.hub.ProxyPort(), "adopted", len(adopted), "gone", len(gone))
+	return d, nil
+}
+
+// Serve answers API calls until Shutdown.
+func (d *Daemon) Serve() error {
+	err := d.srv.Serve(d.ln)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the API and the proxy and closes the log. Enforcement
+// stays in the kernel (pinned links and maps); a restarted daemon adopts it.
+func (d *Daemon) Shutdown(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { d.srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		d.srv.Stop()
+	}
+	d.hub.Release()
+	d.pipe.close()
+	os.Remove(d.cfg.Socket)
+}
+
+// ProxyPort is the egress proxy's port on 127.0.0.1 and ::1.
+func (d *Daemon) ProxyPort() uint16 { return d.hub.ProxyPort() }
+
+// CgroupRoot is the cgroup2 directory the sandboxes live below.
+func (d *Daemon) CgroupRoot() string { return d.cgroupRoot }
+
+// mountKernelFS mounts bpffs at bpfDir and securityfs, when missing.
+func mountKernelFS(bpfDir string) error {
+	if _, err := kernfs.MountBPF(bpfDir); err != nil {
+		return err
+	}
+	var st unix.Statfs_t
+	const securityfsMagic = 0x73636673
+	if unix.Statfs("/sys/kernel/security", &st) == nil && st.Type != securityfsMagic {
+		if err := unix.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, ""); err != nil {
+			return fmt.Errorf("mounting securityfs: %w", err)
+		}
+	}
+	return nil
+}
+
+// rootDir makes dir (and refuses one it finds) unless it is a real
+// directory owned by root that no one else can write to.
+func rootDir(dir string, mode os.FileMode) error {
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if !st.IsDir() || sys.Uid != 0 || st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s must be a directory owned by root and writable by root only (it is %v, uid %d)", dir, st.Mode(), sys.Uid)
+	}
+	return nil
+}
+
+func fileUID(st os.FileInfo) uint32 { return st.Sys().(*syscall.Stat_t).Uid }
+
+// procCgroup reads the cgroup2 path of pid.
+func procCgroup(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return p, nil
+		}
+	}
+	return "", errors.New("no cgroup2 entry")
+}
+
+// tree lists pid and its descendants, from /proc's children lists.
+func tree(pid int) []int {
+	out := []int{pid}
+	for i := 0; i < len(out) && len(out) < 65536; i++ {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", out[i]))
+		for _, t := range ents {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", out[i], t.Name()))
+			for _, f := range strings.Fields(string(b)) {
+				if n, err := strconv.Atoi(f); err == nil {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
+}

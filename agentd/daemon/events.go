@@ -1,0 +1,383 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/agentd/eventlog"
+	"github.com/paddock-sh/paddock/agentd/events"
+	"github.com/paddock-sh/paddock/agentd/peer"
+)
+
+// pipeline turns every layer's decisions into enveloped events and writes
+// them to the durable log. Producers never wait for the disk: Emit queues
+// (bounded), one writer appends, and what the queue could not take is
+// recorded in-line as a gap with its count.
+type pipeline struct {
+	d       *Daemon
+	log     *eventlog.Log
+	q       chan *apiv1.Event
+	dropped atomic.Uint64
+	host    string
+	bootID  string
+	done    chan struct{}
+	wg      sync.WaitGroup
+	closing sync.Once
+
+	lostPath string // where the ring buffer's lost count was last seen
+	lostSeen uint64
+}
+
+const queueLen = 1 << 16
+
+func openPipeline(d *Daemon, dir string) (*pipeline, error) {
+	l, err := eventlog.Open(dir, eventlog.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	p := &pipeline{d: d, log: l, q: make(chan *apiv1.Event, queueLen), done: make(chan struct{}),
+		lostPath: filepath.Join(d.cfg.StateDir, "ringbuf-lost")}
+	p.host, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		p.bootID = strings.TrimSpace(string(b))
+	}
+	p.wg.Add(1)
+	go p.write()
+	return p, nil
+}
+
+// Emit implements events.Sink for the proxy, the DNS stub and the hooks.
+func (p *pipeline) Emit(e events.Event) { p.emit(fromLayer(e)) }
+
+func (p *pipeline) emit(ev *apiv1.Event) {
+	if ev.Time == nil {
+		ev.Time = timestamppb.Now()
+	}
+	ev.Host, ev.BootId = p.host, p.bootID
+	if ev.SandboxId != "" && p.d.sbx != nil {
+		if r := p.d.sbx.get(ev.SandboxId); r != nil {
+			ev.PolicyName, ev.BundleHash, ev.SandboxOwnerUid = r.b.Metadata.Policy, r.b.Checksum, r.Owner
+			ev.Enforced = r.b.Metadata.Mode != "audit"
+		}
+	}
+	p.d.metrics.actions.WithLabelValues(ev.Layer.String(), ev.Action.String()).Inc()
+	select {
+	case p.q <- ev:
+	default:
+		p.dropped.Add(1)
+		p.d.metrics.lost.WithLabelValues("pipeline").Inc()
+	}
+}
+
+func (p *pipeline) write() {
+	defer p.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case ev := <-p.q:
+			p.flushGap()
+			p.append(ev)
+		case <-tick.C:
+			p.flushGap()
+			p.ringLost("ring buffer full")
+		case <-p.done:
+			for {
+				select {
+				case ev := <-p.q:
+					p.append(ev)
+				default:
+					p.flushGap()
+					return
+				}
+			}
+		}
+	}
+}
+
+func (p *pipeline) append(ev *apiv1.Event) {
+	data, err := proto.Marshal(ev)
+	if err == nil {
+		_, err = p.log.Append(data)
+	}
+	if err != nil {
+		p.d.metrics.lost.WithLabelValues("log").Inc()
+		p.d.logger.Error("event not logged", "err", err)
+		return
+	}
+	p.d.metrics.events.Inc()
+}
+
+func (p *pipeline) flushGap() {
+	if n := p.dropped.Swap(0); n > 0 {
+		if _, err := p.log.AppendGap(n, "event queue full"); err != nil {
+			p.d.logger.Error("gap not logged", "count", n, "err", err)
+		}
+	}
+}
+
+// ringLost records, as a gap, decisions the hooks could not put in their
+// ring buffer since it last looked. The count lives in a pinned map, so it
+// also covers the time the daemon was down.
+func (p *pipeline) ringLost(cause string) {
+	if p.d.hub == nil {
+		return
+	}
+	n, err := p.d.hub.Lost()
+	if err != nil || n <= p.lostSeen {
+		return
+	}
+	if _, err := p.log.AppendGap(n-p.lostSeen, cause); err == nil {
+		p.d.metrics.lost.WithLabelValues("ring-buffer").Add(float64(n - p.lostSeen))
+		p.lostSeen = n
+		_ = os.WriteFile(p.lostPath, []byte(strconv.FormatUint(n, 10)), 0o600)
+	}
+}
+
+// daemonStarted records the start, what was adopted, and what the kernel
+// could not keep while the daemon was down.
+func (p *pipeline) daemonStarted(adopted, gone []string) {
+	if b, err := os.ReadFile(p.lostPath); err == nil {
+		p.lostSeen, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	}
+	if n, err := p.d.hub.Lost(); err == nil && n < p.lostSeen {
+		p.lostSeen = 0 // the maps are new: a reboot, or pins removed
+	}
+	p.ringLost("ring buffer full while agentd was down")
+	detail := fmt.Sprintf("agentd %s started; re-adopted %d sandboxes %v; %d gone while it was down %v",
+		p.d.cfg.Version, len(adopted), adopted, len(gone), gone)
+	p.emit(&apiv1.Event{Layer: apiv1.Layer_LAYER_DAEMON, Action: apiv1.Action_ACTION_LOG, Enforced: true,
+		Object: &apiv1.Event_Lifecycle{Lifecycle: &apiv1.Lifecycle{Phase: "daemon-started", Detail: detail}}})
+}
+
+func (p *pipeline) close() {
+	p.closing.Do(func() {
+		close(p.done)
+		p.wg.Wait()
+		p.log.Close()
+	})
+}
+
+// lifecycle records a sandbox's lifecycle step.
+func (d *Daemon) lifecycle(r *record, phase, detail string) {
+	sb := d.sbx.proto(r)
+	d.pipe.emit(&apiv1.Event{SandboxId: r.ID, Layer: apiv1.Layer_LAYER_DAEMON, Action: apiv1.Action_ACTION_LOG, Enforced: true,
+		Reason: phase,
+		Object: &apiv1.Event_Lifecycle{Lifecycle: &apiv1.Lifecycle{Phase: phase, Enforced: sb.Enforced, Degraded: sb.Degraded, Detail: detail}}})
+}
+
+var layers = map[string]apiv1.Layer{
+	events.LayerCgroupBPF: apiv1.Layer_LAYER_CGROUP_BPF,
+	events.LayerProxy:     apiv1.Layer_LAYER_PROXY,
+	events.LayerDNS:       apiv1.Layer_LAYER_DNS,
+	events.LayerLauncher:  apiv1.Layer_LAYER_LAUNCHER,
+}
+
+var actions = map[string]apiv1.Action{
+	events.ActionAllow:    apiv1.Action_ACTION_ALLOW,
+	events.ActionDeny:     apiv1.Action_ACTION_DENY,
+	events.ActionRedirect: apiv1.Action_ACTION_REDIRECT,
+}
+
+// fromLayer converts a layer's decision into the API's schema, sanitising
+// every text field on the way.
+func fromLayer(e events.Event) *apiv1.Event {
+	ev := &apiv1.Event{
+		Time: timestamppb.New(e.Time), SandboxId: clean(e.Sandbox), Layer: layers[e.Layer], Action: actions[e.Action],
+		Reason: clean(e.Reason),
+	}
+	if e.Rule != "" {
+		ev.Rule = &apiv1.Rule{Field: clean(e.Rule)}
+	}
+	if e.Proc != nil {
+		ev.Process = &apiv1.Process{Pid: e.Proc.PID, Comm: clean(e.Proc.Comm)}
+	}
+	if n := e.Net; n != nil {
+		nw := &apiv1.Network{Op: clean(n.Op), Proto: clean(n.Proto), Host: clean(n.Host), Port: uint32(n.Port),
+			UnixPath: clean(n.Path), DnsQuery: clean(n.Query)}
+		if n.Client.IsValid() {
+			nw.Client = n.Client.String()
+		}
+		if n.Orig.IsValid() {
+			nw.Orig = n.Orig.String()
+		}
+		if n.Dialled.IsValid() {
+			nw.Dialled = n.Dialled.String()
+		}
+		ev.Object = &apiv1.Event_Network{Network: nw}
+	}
+	return ev
+}
+
+// clean strips control, bidi-override and zero-width characters from text
+// that came from a workload (names, paths, comm), so an event cannot
+// rewrite the terminal or the dashboard that shows it.
+func clean(s string) string {
+	ok := true
+	for _, r := range s {
+		if bad(r) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if bad(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func bad(r rune) bool {
+	switch {
+	case r == unicode.ReplacementChar:
+		return false
+	case unicode.IsControl(r):
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c: // bidi
+		return true
+	case r >= 0x200b && r <= 0x200d, r == 0x2060, r == 0xfeff: // zero width
+		return true
+	}
+	return false
+}
+
+// ---- the Events service ----
+
+type eventService struct {
+	apiv1.UnimplementedEventsServer
+	d *Daemon
+}
+
+// visibleTo: root sees everything; a user sees the events of sandboxes
+// they own and the daemon's own events (lifecycle and gaps), never another
+// user's.
+func visibleTo(uid uint32, ev *apiv1.Event) bool {
+	return uid == 0 || ev.SandboxOwnerUid == uid || (ev.SandboxId == "" && ev.Layer == apiv1.Layer_LAYER_DAEMON)
+}
+
+func matches(f *apiv1.Filter, ev *apiv1.Event) bool {
+	if f == nil {
+		return true
+	}
+	if ids := f.GetSandboxIds(); len(ids) > 0 && !contains(ids, ev.SandboxId) {
+		return false
+	}
+	if ls := f.GetLayers(); len(ls) > 0 && !contains(ls, ev.Layer) {
+		return false
+	}
+	if as := f.GetActions(); len(as) > 0 && !contains(as, ev.Action) {
+		return false
+	}
+	return true
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (svc *eventService) Subscribe(req *apiv1.SubscribeRequest, stream grpc.ServerStreamingServer[apiv1.Event]) error {
+	cr, _ := peer.FromContext(stream.Context())
+	mode := eventlog.Block
+	if req.GetMode() == apiv1.Mode_MODE_DROP {
+		mode = eventlog.Drop
+	}
+	last := svc.d.pipe.log.Stats().Last
+	sub := svc.d.pipe.log.Subscribe(req.GetSinceSeq(), mode, 4096)
+	defer sub.Close()
+	pos := req.GetSinceSeq()
+	for {
+		if !req.GetFollow() && pos >= last {
+			return nil
+		}
+		rec, err := sub.Next(stream.Context())
+		if err != nil {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return status.FromContextError(err).Err()
+			}
+			return status.Errorf(codes.Internal, "reading the event log: %v", err)
+		}
+		pos = max(pos, rec.Seq)
+		var ev *apiv1.Event
+		if rec.Gap != nil {
+			pos = max(pos, rec.Gap.To)
+			ev = &apiv1.Event{Seq: rec.Seq, Time: timestamppb.New(rec.Time), Host: svc.d.pipe.host, BootId: svc.d.pipe.bootID,
+				Layer: apiv1.Layer_LAYER_DAEMON, Action: apiv1.Action_ACTION_LOG, Enforced: true, Reason: rec.Gap.Cause,
+				Object: &apiv1.Event_Gap{Gap: &apiv1.Gap{Count: rec.Gap.Count, Cause: rec.Gap.Cause, FromSeq: rec.Gap.From, ToSeq: rec.Gap.To}}}
+		} else {
+			ev = &apiv1.Event{}
+			if err := proto.Unmarshal(rec.Data, ev); err != nil {
+				ev = &apiv1.Event{Layer: apiv1.Layer_LAYER_DAEMON, Action: apiv1.Action_ACTION_LOG, Enforced: true,
+					Object: &apiv1.Event_Gap{Gap: &apiv1.Gap{Count: 1, Cause: "undecodable event", FromSeq: rec.Seq, ToSeq: rec.Seq}}}
+			}
+			ev.Seq = rec.Seq
+		}
+		// Gaps are shown to everyone: a reader must know when it might have
+		// missed something of its own.
+		if ev.GetGap() == nil && (!visibleTo(cr.UID, ev) || !matches(req.GetFilter(), ev)) {
+			continue
+		}
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+}
+
+func (svc *eventService) Info(ctx context.Context, _ *apiv1.InfoRequest) (*apiv1.InfoResponse, error) {
+	d := svc.d
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	abi, _ := landlockABI()
+	d.sbx.mu.RLock()
+	n := len(d.sbx.m)
+	d.sbx.mu.RUnlock()
+	return &apiv1.InfoResponse{
+		Version: d.cfg.Version, Host: d.pipe.host, BootId: d.pipe.bootID, Kernel: unix.ByteSliceToString(u.Release[:]),
+		LandlockAbi: uint32(abi), LastSeq: d.pipe.log.Stats().Last, Sandboxes: uint32(n),
+		Enforced: []apiv1.Layer{apiv1.Layer_LAYER_CGROUP_BPF, apiv1.Layer_LAYER_PROXY, apiv1.Layer_LAYER_DNS,
+			apiv1.Layer_LAYER_SECCOMP, apiv1.Layer_LAYER_LANDLOCK},
+		Degraded: d.degraded(),
+	}, nil
+}
+
+// degraded lists what this daemon does not enforce yet on this host.
+func (d *Daemon) degraded() []*apiv1.Degraded {
+	return []*apiv1.Degraded{
+		{Layer: apiv1.Layer_LAYER_BPF_LSM, Reason: "deny-wins file rules are enforced by the launcher's Landlock complement expansion, not by BPF-LSM"},
+	}
+}
+
+func landlockABI() (int, error) {
+	r, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}

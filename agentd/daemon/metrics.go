@@ -1,0 +1,56 @@
+//go:build linux
+
+package daemon
+
+import (
+	"net/http"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+)
+
+// metrics are the daemon's Prometheus metrics: every RPC, every
+// enforcement action by layer, and every point where an event can be lost.
+type metrics struct {
+	reg     *prometheus.Registry
+	grpc    *grpcprom.ServerMetrics
+	actions *prometheus.CounterVec // layer, action
+	lost    *prometheus.CounterVec // where: ring-buffer, pipeline, subscriber, log
+	refused *prometheus.CounterVec // why an API call was refused before its handler
+	panics  prometheus.Counter
+	events  prometheus.Counter // written to the log
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg:  prometheus.NewRegistry(),
+		grpc: grpcprom.NewServerMetrics(),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paddock_enforcement_actions_total", Help: "Decisions by the layer that made them and their action.",
+		}, []string{"layer", "action"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paddock_events_lost_total", Help: "Events lost, by where they were lost.",
+		}, []string{"where"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paddock_api_refused_total", Help: "API calls refused before reaching a handler, by reason.",
+		}, []string{"reason"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "paddock_api_panics_total", Help: "Handler panics recovered."}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "paddock_events_logged_total", Help: "Events written to the durable log."}),
+	}
+	for _, w := range []string{"ring-buffer", "pipeline", "subscriber", "log"} {
+		m.lost.WithLabelValues(w)
+	}
+	m.reg.MustRegister(m.grpc, m.actions, m.lost, m.refused, m.panics, m.events,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) initServer(s *grpc.Server) { m.grpc.InitializeMetrics(s) }
+
+// Handler serves the metrics in the Prometheus text format.
+func (d *Daemon) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{})
+}

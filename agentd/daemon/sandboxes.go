@@ -1,0 +1,458 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/agentd/limits"
+	"github.com/paddock-sh/paddock/agentd/peer"
+	"github.com/paddock-sh/paddock/bpf"
+	"github.com/paddock-sh/paddock/compiler/bundle"
+	"github.com/paddock-sh/paddock/compiler/policy"
+	"github.com/paddock-sh/paddock/internal/kernfs"
+)
+
+// record is what the daemon keeps of a sandbox, on disk (one JSON file per
+// sandbox under the state directory) and in memory.
+type record struct {
+	ID        string        `json:"id"`
+	Name      string        `json:"name"`
+	Owner     uint32        `json:"owner_uid"`
+	Created   time.Time     `json:"created"`
+	Workspace string        `json:"workspace"`
+	Limits    limits.Limits `json:"limits"`
+	Bundle    []byte        `json:"bundle"`
+	Attached  bool          `json:"attached"` // a running tree under the network layer only
+
+	b     *bundle.Bundle
+	dir   string // cgroup2 directory
+	cg    uint64
+	group *limits.Group
+}
+
+// sandboxes owns the sandbox records.
+type sandboxes struct {
+	d  *Daemon
+	mu sync.RWMutex
+	m  map[string]*record
+}
+
+func (s *sandboxes) recordPath(id string) string {
+	return filepath.Join(s.d.cfg.StateDir, "sandboxes", id+".json")
+}
+
+func newID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "sbx-" + hex.EncodeToString(b[:])
+}
+
+// policyOf decodes or compiles what a client sent.
+func policyOf(bundleBytes []byte, src *apiv1.PolicySource) (*bundle.Bundle, error) {
+	switch {
+	case len(bundleBytes) > 0:
+		b, err := bundle.Decode(bundleBytes, "bundle")
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "bundle: %v", err)
+		}
+		return b, nil
+	case src != nil:
+		name := filepath.Base(src.GetFilename())
+		if name == "." || name == "/" || name == "" {
+			name = "policy.hcl"
+		}
+		res := policy.LoadDetached(name, src.GetHcl(), nil)
+		if res.Diags.HasErrors() || res.Policy == nil {
+			return nil, status.Errorf(codes.InvalidArgument, "%s: %s", name, res.Diags.Error())
+		}
+		b, err := policy.Compile(res.Policy)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "%s: %v", name, err)
+		}
+		if _, err := bundle.Encode(b); err != nil {
+			return nil, status.Errorf(codes.Internal, "encoding the bundle: %v", err)
+		}
+		return b, nil
+	}
+	return nil, status.Error(codes.InvalidArgument, "policy: give a bundle or a policy source")
+}
+
+// vars resolves the templates of a sandbox's policy for its owner.
+func vars(owner uint32, workspace string) (bundle.Vars, error) {
+	u, err := user.LookupId(strconv.Itoa(int(owner)))
+	if err != nil {
+		return bundle.Vars{}, fmt.Errorf("owner uid %d: %w", owner, err)
+	}
+	return bundle.Vars{Workspace: workspace, Home: u.HomeDir, Tmp: os.TempDir(), User: u.Username}, nil
+}
+
+// unixPaths resolves the unix socket allowlist. The daemon's own socket is
+// never on it, whatever the policy says.
+func (s *sandboxes) unixPaths(r *record) (map[string]bundle.Rule, error) {
+	v, err := vars(r.Owner, r.Workspace)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bundle.Rule{}
+	for _, u := range r.b.Network.UnixSockets {
+		p, err := bundle.Expand(u.Path, v, false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", u.Rule, err)
+		}
+		if filepath.Clean(p) == filepath.Clean(s.d.cfg.Socket) {
+			continue
+		}
+		out[p] = u.Rule
+	}
+	return out, nil
+}
+
+func effectiveLimits(b *bundle.Bundle, req *apiv1.Limits) limits.Limits {
+	l := limits.Limits{MemoryBytes: b.Process.Limits.MemoryBytes, Pids: uint32(min(b.Process.Limits.Pids, 1<<31)), CPUMillis: uint32(min(b.Process.Limits.MilliCPUs, 1<<31))}
+	// A request may tighten the policy's limits, never loosen them.
+	tighten := func(cur uint64, want uint64) uint64 {
+		if want != 0 && (cur == 0 || want < cur) {
+			return want
+		}
+		return cur
+	}
+	l.MemoryBytes = tighten(l.MemoryBytes, req.GetMemoryBytes())
+	l.Pids = uint32(tighten(uint64(l.Pids), uint64(req.GetPids())))
+	l.CPUMillis = uint32(tighten(uint64(l.CPUMillis), uint64(req.GetCpuMillis())))
+	return l
+}
+
+// create makes a sandbox: its cgroup, its limits, its network policy in
+// the BPF maps and the proxy, and its record. On any error nothing of it
+// is left.
+func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundle, lim limits.Limits, attached bool) (r *record, err error) {
+	data, err := bundle.Encode(b)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "bundle: %v", err)
+	}
+	r = &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, Bundle: data, Attached: attached, b: b}
+	r.dir = filepath.Join(s.d.cgroupRoot, r.ID)
+	if err := os.Mkdir(r.dir, 0o755); err != nil {
+		return nil, status.Errorf(codes.Internal, "sandbox cgroup: %v", err)
+	}
+	undo := []func(){func() { kernfs.RemoveCgroup(r.dir, time.Second) }}
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	if r.cg, err = bpf.CgroupID(r.dir); err != nil {
+		return nil, status.Errorf(codes.Internal, "sandbox cgroup: %v", err)
+	}
+	if r.group, err = limits.Apply(r.dir, filepath.Base(s.d.cgroupRoot), r.ID, lim); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "resource limits: %v", err)
+	}
+	undo = append(undo, func() { r.group.Remove() })
+	ups, err := s.unixPaths(r)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups); err != nil {
+		return nil, status.Errorf(codes.Internal, "network policy: %v", err)
+	}
+	undo = append(undo, func() { s.d.hub.Remove(r.dir) })
+	if err := s.save(r); err != nil {
+		return nil, status.Errorf(codes.Internal, "sandbox record: %v", err)
+	}
+	s.mu.Lock()
+	s.m[r.ID] = r
+	s.mu.Unlock()
+	return r, nil
+}
+
+func (s *sandboxes) save(r *record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp := s.recordPath(r.ID) + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.recordPath(r.ID))
+}
+
+// destroy kills what runs in the sandbox and removes everything of it.
+func (s *sandboxes) destroy(r *record) error {
+	var errs []error
+	if !r.Attached {
+		// cgroup.kill (cgroup2) kills the whole tree at once, without the
+		// race of reading pids and signalling them one by one.
+		if err := os.WriteFile(filepath.Join(r.dir, "cgroup.kill"), []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, s.d.hub.Remove(r.dir))
+	if r.Attached {
+		// The processes stay; they go back to the cgroup the daemon's
+		// parent directory is, without a network policy... which would be
+		// no network at all below our root. Move them out to the root.
+		if err := moveAll(r.dir, s.d.cgroup2); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, kernfs.RemoveCgroup(r.dir, 3*time.Second))
+	if r.group != nil {
+		errs = append(errs, r.group.Remove())
+	}
+	if err := os.Remove(s.recordPath(r.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	s.mu.Lock()
+	delete(s.m, r.ID)
+	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func moveAll(from, to string) error {
+	b, err := os.ReadFile(filepath.Join(from, "cgroup.procs"))
+	if err != nil {
+		return err
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if err := os.WriteFile(filepath.Join(to, "cgroup.procs"), []byte(f), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// adopt reloads the records of an earlier daemon: sandboxes whose cgroup
+// still exists get their network policy back; the others are gone and
+// their records are removed.
+func (s *sandboxes) adopt() (adopted []string, gone []string, err error) {
+	dir := filepath.Join(s.d.cfg.StateDir, "sandboxes")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") || !e.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return adopted, gone, err
+		}
+		r := &record{}
+		if err := json.Unmarshal(data, r); err != nil || r.ID+".json" != e.Name() {
+			s.d.logger.Warn("unreadable sandbox record, left in place", "file", path, "err", err)
+			continue
+		}
+		if r.b, err = bundle.Decode(r.Bundle, path); err != nil {
+			s.d.logger.Warn("sandbox record with a bad bundle, left in place", "file", path, "err", err)
+			continue
+		}
+		r.dir = filepath.Join(s.d.cgroupRoot, r.ID)
+		if r.cg, err = bpf.CgroupID(r.dir); err != nil {
+			os.Remove(path)
+			limits.Adopt(filepath.Base(s.d.cgroupRoot), r.ID).Remove()
+			gone = append(gone, r.ID)
+			continue
+		}
+		r.group = limits.Adopt(filepath.Base(s.d.cgroupRoot), r.ID)
+		ups, err := s.unixPaths(r)
+		if err == nil {
+			err = s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups)
+		}
+		if err != nil {
+			// Its cgroup stays with no sandbox entry: no network at all.
+			s.d.logger.Error("sandbox not re-adopted; its processes have no network", "sandbox", r.ID, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		s.m[r.ID] = r
+		s.mu.Unlock()
+		adopted = append(adopted, r.ID)
+	}
+	sort.Strings(adopted)
+	return adopted, gone, nil
+}
+
+func (s *sandboxes) get(id string) *record {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.m[id]
+}
+
+// pids lists the processes in a sandbox's cgroup.
+func (r *record) pids() []uint32 {
+	b, err := os.ReadFile(filepath.Join(r.dir, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var out []uint32
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.ParseUint(f, 10, 32); err == nil {
+			out = append(out, uint32(n))
+		}
+	}
+	return out
+}
+
+func (s *sandboxes) proto(r *record) *apiv1.Sandbox {
+	pids := r.pids()
+	st := apiv1.State_STATE_READY
+	if len(pids) > 0 {
+		st = apiv1.State_STATE_RUNNING
+	}
+	rel, _ := filepath.Rel(s.d.cgroup2, r.dir)
+	sb := &apiv1.Sandbox{
+		Id: r.ID, Name: r.Name, OwnerUid: r.Owner, PolicyName: r.b.Metadata.Policy, BundleHash: r.b.Checksum,
+		Cgroup: "/" + rel, CgroupId: r.cg, State: st, Created: timestamppb.New(r.Created), Pids: pids,
+		Limits:    &apiv1.Limits{MemoryBytes: r.Limits.MemoryBytes, Pids: r.Limits.Pids, CpuMillis: r.Limits.CPUMillis},
+		ProxyPort: uint32(s.d.hub.ProxyPort()),
+		Enforced:  []apiv1.Layer{apiv1.Layer_LAYER_CGROUP_BPF, apiv1.Layer_LAYER_PROXY, apiv1.Layer_LAYER_DNS},
+	}
+	if r.Attached {
+		sb.Degraded = []*apiv1.Degraded{
+			{Layer: apiv1.Layer_LAYER_SECCOMP, Reason: "attached to a running process tree: seccomp applies only to processes started under it"},
+			{Layer: apiv1.Layer_LAYER_LANDLOCK, Reason: "attached to a running process tree: Landlock applies only to processes started under it"},
+		}
+	}
+	return sb
+}
+
+// ---- the Sandboxes service ----
+
+type sandboxService struct {
+	apiv1.UnimplementedSandboxesServer
+	s *sandboxes
+}
+
+// visible returns the sandbox if the caller may see it: its owner or root.
+func (svc *sandboxService) visible(ctx context.Context, id string) (*record, error) {
+	cr, _ := peer.FromContext(ctx)
+	r := svc.s.get(id)
+	if r == nil || (cr.UID != 0 && cr.UID != r.Owner) {
+		// Another user's sandbox is reported as absent, not as forbidden:
+		// its existence is not the caller's business.
+		return nil, status.Errorf(codes.NotFound, "no sandbox %q", id)
+	}
+	return r, nil
+}
+
+func (svc *sandboxService) Create(ctx context.Context, req *apiv1.CreateSandboxRequest) (*apiv1.Sandbox, error) {
+	cr, _ := peer.FromContext(ctx)
+	b, err := policyOf(req.GetBundle(), req.GetSource())
+	if err != nil {
+		return nil, err
+	}
+	r, err := svc.s.create(cr.UID, req.GetName(), req.GetWorkspace(), b, effectiveLimits(b, req.GetLimits()), false)
+	if err != nil {
+		return nil, err
+	}
+	svc.s.d.lifecycle(r, "created", fmt.Sprintf("by uid %d (pid %d)", cr.UID, cr.PID))
+	return svc.s.proto(r), nil
+}
+
+func (svc *sandboxService) List(ctx context.Context, _ *apiv1.ListSandboxesRequest) (*apiv1.ListSandboxesResponse, error) {
+	cr, _ := peer.FromContext(ctx)
+	svc.s.mu.RLock()
+	var rs []*record
+	for _, r := range svc.s.m {
+		if cr.UID == 0 || cr.UID == r.Owner {
+			rs = append(rs, r)
+		}
+	}
+	svc.s.mu.RUnlock()
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Created.Before(rs[j].Created) })
+	out := &apiv1.ListSandboxesResponse{}
+	for _, r := range rs {
+		out.Sandboxes = append(out.Sandboxes, svc.s.proto(r))
+	}
+	return out, nil
+}
+
+func (svc *sandboxService) Get(ctx context.Context, req *apiv1.GetSandboxRequest) (*apiv1.Sandbox, error) {
+	r, err := svc.visible(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return svc.s.proto(r), nil
+}
+
+func (svc *sandboxService) Destroy(ctx context.Context, req *apiv1.DestroySandboxRequest) (*apiv1.DestroySandboxResponse, error) {
+	r, err := svc.visible(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	cr, _ := peer.FromContext(ctx)
+	err = svc.s.destroy(r)
+	svc.s.d.lifecycle(r, "destroyed", fmt.Sprintf("by uid %d (pid %d)", cr.UID, cr.PID))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "destroying %s: %v", r.ID, err)
+	}
+	return &apiv1.DestroySandboxResponse{}, nil
+}
+
+func (svc *sandboxService) Attach(ctx context.Context, req *apiv1.AttachRequest) (*apiv1.Sandbox, error) {
+	cr, _ := peer.FromContext(ctx)
+	pid := int(req.GetPid())
+	// The caller may attach only its own processes (root any), and never
+	// one that is already in a sandbox.
+	st, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	if err != nil {
+		return nil, status.Errorf(codes.NotFound, "no process %d", pid)
+	}
+	if owner := fileUID(st); cr.UID != 0 && owner != cr.UID {
+		return nil, status.Errorf(codes.PermissionDenied, "process %d belongs to uid %d", pid, owner)
+	}
+	cg, err := procCgroup(pid)
+	if err != nil {
+		return nil, status.Errorf(codes.NotFound, "process %d: %v", pid, err)
+	}
+	if peer.Under(cg, s2rel(svc.s.d)) {
+		return nil, status.Errorf(codes.FailedPrecondition, "process %d is already in a sandbox", pid)
+	}
+	b, err := policyOf(req.GetBundle(), req.GetSource())
+	if err != nil {
+		return nil, err
+	}
+	r, err := svc.s.create(cr.UID, req.GetName(), "", b, limits.Limits{}, true)
+	if err != nil {
+		return nil, err
+	}
+	// Move the tree: every process whose cgroup is the root's. Children
+	// forked during the move follow their parent's cgroup at fork time;
+	// a second pass catches them.
+	for pass := 0; pass < 2; pass++ {
+		for _, p := range tree(pid) {
+			_ = os.WriteFile(filepath.Join(r.dir, "cgroup.procs"), []byte(strconv.Itoa(p)), 0)
+		}
+	}
+	svc.s.d.lifecycle(r, "attached", fmt.Sprintf("process tree of pid %d, by uid %d; network layer only: sockets it opened before stay outside", pid, cr.UID))
+	return svc.s.proto(r), nil
+}
+
+func s2rel(d *Daemon) string {
+	rel, _ := filepath.Rel(d.cgroup2, d.cgroupRoot)
+	return "/" + rel
+}
