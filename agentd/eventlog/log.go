@@ -141,8 +141,8 @@ type Log struct {
 	segs   []segment // oldest first; the last one is active
 	bytes  int64
 	ring   ring
-	drops  []*Sub         // live Drop subscribers
-	wake   chan struct{}  // closed on the next publish; nil if nobody waits
+	drops  []*Sub        // live Drop subscribers
+	wake   chan struct{} // closed on the next publish; nil if nobody waits
 	closed bool
 	done   chan struct{} // closed by Close
 
