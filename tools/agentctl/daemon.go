@@ -87,7 +87,9 @@ func layerName(l apiv1.Layer) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(l.String(), "LAYER_")), "_", "-")
 }
 
-func actionName(a apiv1.Action) string { return strings.ToLower(strings.TrimPrefix(a.String(), "ACTION_")) }
+func actionName(a apiv1.Action) string {
+	return strings.ToLower(strings.TrimPrefix(a.String(), "ACTION_"))
+}
 
 func cmdEvents(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("events", "[flags]", "Show agentd's event log: the history, then live events with --follow.", stdout)
