@@ -84,6 +84,9 @@ struct peer {
 enum hook {
 	HOOK_CONNECT4 = 1, HOOK_CONNECT6, HOOK_SENDMSG4, HOOK_SENDMSG6,
 	HOOK_SOCK_CREATE, HOOK_BIND4, HOOK_BIND6, HOOK_CONNECT_UNIX, HOOK_SENDMSG_UNIX,
+	/* BPF-LSM filesystem hooks (fs.h) */
+	HOOK_FILE_OPEN, HOOK_FILE_TRUNCATE, HOOK_PATH_TRUNCATE, HOOK_MKNOD, HOOK_MKDIR,
+	HOOK_SYMLINK, HOOK_LINK, HOOK_RENAME, HOOK_UNLINK, HOOK_RMDIR,
 };
 
 enum action { ACT_ALLOW = 1, ACT_REDIRECT, ACT_DENY };
@@ -102,6 +105,8 @@ enum reason {
 	R_UNIX_RULE,      /* a unix socket path the policy names */
 	R_UNIX,           /* a unix socket path the policy does not name */
 	R_PROTO,          /* a protocol the hooks do not proxy */
+	R_FILE,           /* a filesystem deny rule */
+	R_FILE_LIMIT,     /* a path deeper than the filesystem hooks walk, or no memory to walk it */
 };
 
 struct event {

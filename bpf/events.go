@@ -28,7 +28,11 @@ type Event struct {
 	Type   uint8
 	Proto  uint8
 	Dst    netip.AddrPort // the destination asked for (inet hooks)
-	Path   string         // unix hooks
+	Path   string         // unix and filesystem hooks
+	// Write is set by the filesystem hooks when the refused access was a
+	// change (opening for writing, truncating, creating, linking, renaming,
+	// removing).
+	Write bool
 }
 
 // Hook names the program that decided. The values are enum hook of
@@ -46,13 +50,30 @@ const (
 	HookBind6
 	HookConnectUnix
 	HookSendmsgUnix
+	// The BPF-LSM filesystem hooks (fs.h).
+	HookFileOpen
+	HookFileTruncate
+	HookPathTruncate
+	HookMknod // creating a file (O_CREAT too), fifo, socket or device
+	HookMkdir
+	HookSymlink
+	HookLink
+	HookRename
+	HookUnlink
+	HookRmdir
 )
 
 var hookNames = [...]string{
 	HookConnect4: "connect4", HookConnect6: "connect6", HookSendmsg4: "sendmsg4", HookSendmsg6: "sendmsg6",
 	HookSockCreate: "sock_create", HookBind4: "bind4", HookBind6: "bind6",
 	HookConnectUnix: "connect_unix", HookSendmsgUnix: "sendmsg_unix",
+	HookFileOpen: "file_open", HookFileTruncate: "file_truncate", HookPathTruncate: "path_truncate",
+	HookMknod: "path_mknod", HookMkdir: "path_mkdir", HookSymlink: "path_symlink", HookLink: "path_link",
+	HookRename: "path_rename", HookUnlink: "path_unlink", HookRmdir: "path_rmdir",
 }
+
+// File reports whether the hook is a filesystem (BPF-LSM) hook.
+func (h Hook) File() bool { return h >= HookFileOpen && h <= HookRmdir }
 
 func (h Hook) String() string {
 	if int(h) < len(hookNames) && h != 0 {
@@ -98,6 +119,8 @@ const (
 	ReasonUnixRule
 	ReasonUnix
 	ReasonProto
+	ReasonFile
+	ReasonFileLimit
 )
 
 // reasons are the words a person or an agent can act on.
@@ -115,6 +138,8 @@ var reasons = [...]string{
 	ReasonUnixRule:  "a unix socket path the policy names",
 	ReasonUnix:      "a unix socket path no rule names (only absolute, listed paths are reachable)",
 	ReasonProto:     "a protocol the hooks do not proxy",
+	ReasonFile:      "a filesystem deny rule",
+	ReasonFileLimit: "the path is deeper than the filesystem hooks follow, or could not be read; refused rather than guessed",
 }
 
 func (r Reason) String() string {
@@ -184,7 +209,16 @@ func decode(b []byte) (Event, error) {
 		Comm: cstring(raw.Comm[:]), Rule: raw.Rule, Hook: Hook(raw.Hook), Action: Action(raw.Action),
 		Reason: Reason(raw.Reason), Family: raw.Family, Type: raw.Type, Proto: raw.Proto,
 	}
-	if e.Hook == HookConnectUnix || e.Hook == HookSendmsgUnix {
+	if e.Hook.File() {
+		var fe *hooksFsEvent
+		if len(b) < int(unsafe.Sizeof(*fe)) {
+			return Event{}, fmt.Errorf("bpf: short filesystem event record (%d bytes)", len(b))
+		}
+		fe = (*hooksFsEvent)(unsafe.Pointer(&b[0]))
+		n := min(int(fe.PathLen), len(fe.Path))
+		e.Path = fsPath(unsafe.Slice((*byte)(unsafe.Pointer(&fe.Path[0])), n), fe.Truncated != 0)
+		e.Write = fe.Write != 0
+	} else if e.Hook == HookConnectUnix || e.Hook == HookSendmsgUnix {
 		e.Path = cstring(raw.Path[:])
 	} else if e.Hook != HookSockCreate {
 		e.Dst = netip.AddrPortFrom(netip.AddrFrom16(raw.Addr).Unmap(), raw.Port)

@@ -1,7 +1,8 @@
 //go:build linux
 
-// Package bpf holds Paddock's cgroup socket hooks: the C sources, the
-// object and Go bindings bpf2go generates from them, and the loader.
+// Package bpf holds Paddock's kernel hooks: the cgroup socket hooks and
+// the BPF-LSM filesystem hooks (deny rules), their C sources, the object
+// and Go bindings bpf2go generates from them, and the loader.
 //
 // The programs are attached once, to the root of Paddock's cgroup subtree
 // (DESIGN.md D2). A sandbox is a child cgroup plus a few map entries keyed
@@ -9,6 +10,11 @@
 // refused every socket operation. With a pin directory the maps and links
 // outlive the process that loaded them, so enforcement survives a daemon
 // crash and a restarted daemon adopts what it finds.
+//
+// The filesystem hooks are LSM programs, which not every kernel lets one
+// load (BPF-LSM must be among the active LSMs, and the kernel must allow
+// BPF trampolines). Without them the socket hooks work as before, and
+// FileEnforcement and PutFileRules say that file rules are not enforced.
 package bpf
 
 import (
@@ -17,9 +23,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -28,6 +37,12 @@ type Hooks struct {
 	objs  hooksObjects
 	links []link.Link
 	dir   string
+	// lsmErr says why the filesystem hooks are not loaded or attached;
+	// nil once they are attached.
+	lsmErr error
+	// checkErr says why the fs_check_file iterator did not load.
+	checkErr error
+	checkMu  sync.Mutex // one CheckFile question at a time
 }
 
 // attachments lists each program with its attach point. The order is the
@@ -65,7 +80,8 @@ func (h *Hooks) attachments() []struct {
 // pinDir (a directory on a bpffs mount), the maps are pinned under
 // pinDir/maps by name, and maps already pinned there are reused: a
 // restarted daemon keeps its sandboxes' policy and its connections'
-// origins.
+// origins. The socket hooks must load; the filesystem hooks may fail to
+// (FileEnforcement says why), and the rest works without them.
 func Load(pinDir string) (*Hooks, error) {
 	spec, err := loadHooks()
 	if err != nil {
@@ -84,15 +100,60 @@ func Load(pinDir string) (*Hooks, error) {
 		}
 		opts.Maps.PinPath = maps
 	}
-	h := &Hooks{dir: pinDir}
-	if err := spec.LoadAndAssign(&h.objs, &opts); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("bpf: the kernel's verifier refused the hooks: %+v", ve)
-		}
+	opts.Cache = btf.NewCache()
+	h := &Hooks{dir: pinDir, lsmErr: errors.New("the filesystem hooks are not attached")}
+	if err := spec.LoadAndAssign(&h.objs.hooksMaps, &opts); err != nil {
+		return nil, fmt.Errorf("bpf: loading the maps: %w", err)
+	}
+	// The programs load in groups, over the maps just loaded: the socket
+	// hooks, the filesystem (LSM) hooks, the fs_check_file iterator.
+	opts.MapReplacements = map[string]*ebpf.Map{}
+	mv := reflect.ValueOf(&h.objs.hooksMaps).Elem()
+	for i := range mv.NumField() {
+		opts.MapReplacements[mv.Type().Field(i).Tag.Get("ebpf")] = mv.Field(i).Interface().(*ebpf.Map)
+	}
+	isLSM := func(p *ebpf.ProgramSpec) bool { return p.Type == ebpf.LSM }
+	isCheck := func(p *ebpf.ProgramSpec) bool { return p.Name == "fs_check_file" }
+	if err := h.loadPrograms(spec, opts, func(p *ebpf.ProgramSpec) bool { return !isLSM(p) && !isCheck(p) }); err != nil {
+		h.objs.Close()
 		return nil, fmt.Errorf("bpf: loading the hooks: %w", err)
 	}
+	if err := h.loadPrograms(spec, opts, isLSM); err != nil {
+		h.lsmErr = fmt.Errorf("%w: loading the filesystem hooks: %w", ErrNoBPFLSM, err)
+	}
+	if err := h.loadPrograms(spec, opts, isCheck); err != nil {
+		h.checkErr = fmt.Errorf("bpf: loading the fs_check_file iterator: %w", err)
+	}
 	return h, nil
+}
+
+// loadPrograms loads the programs of spec that keep selects and assigns
+// them to h.objs by their ebpf tag.
+func (h *Hooks) loadPrograms(spec *ebpf.CollectionSpec, opts ebpf.CollectionOptions, keep func(*ebpf.ProgramSpec) bool) error {
+	cs := spec.Copy()
+	for name, p := range cs.Programs {
+		if !keep(p) {
+			delete(cs.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(cs, opts)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("the kernel's verifier refused them: %+v", ve)
+		}
+		return err
+	}
+	defer coll.Close() // the clones of the maps; programs taken below
+	pv := reflect.ValueOf(&h.objs.hooksPrograms).Elem()
+	for i := range pv.NumField() {
+		name := pv.Type().Field(i).Tag.Get("ebpf")
+		if p, ok := coll.Programs[name]; ok {
+			pv.Field(i).Set(reflect.ValueOf(p))
+			delete(coll.Programs, name)
+		}
+	}
+	return nil
 }
 
 // Attach attaches every program to the cgroup2 directory cgroupDir; every
@@ -145,6 +206,94 @@ func (h *Hooks) Attach(cgroupDir string) error {
 		}
 	}
 	h.links = append(h.links, made...)
+	if h.objs.FsFileOpen != nil {
+		if err := h.attachLSM(cgroupDir, linksDir); err != nil {
+			h.lsmErr = fmt.Errorf("%w: %w", ErrNoBPFLSM, err)
+		} else {
+			h.lsmErr = nil
+		}
+	}
+	return nil
+}
+
+// lsmAttachments lists the filesystem hooks.
+func (h *Hooks) lsmAttachments() []struct {
+	name string
+	prog *ebpf.Program
+} {
+	p := &h.objs.hooksPrograms
+	return []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{"fs_file_open", p.FsFileOpen}, {"fs_file_truncate", p.FsFileTruncate}, {"fs_path_truncate", p.FsPathTruncate},
+		{"fs_path_mknod", p.FsPathMknod}, {"fs_path_mkdir", p.FsPathMkdir}, {"fs_path_symlink", p.FsPathSymlink},
+		{"fs_path_link", p.FsPathLink}, {"fs_path_rename", p.FsPathRename}, {"fs_path_unlink", p.FsPathUnlink},
+		{"fs_path_rmdir", p.FsPathRmdir},
+	}
+}
+
+// attachLSM scopes the filesystem hooks to cgroupDir's subtree and
+// attaches them. LSM links are global and cannot be updated in place, so a
+// link already pinned is replaced: the new one is attached and pinned
+// beside it first, then the old pin is removed (which releases the old
+// link) and the new pin renamed into its place. Both are attached for a
+// moment, never neither. Until every new link is attached the old ones
+// stay untouched.
+func (h *Hooks) attachLSM(cgroupDir, linksDir string) error {
+	fd, err := os.Open(cgroupDir)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	if err := h.objs.FsScope.Put(uint32(0), uint32(fd.Fd())); err != nil {
+		return fmt.Errorf("setting the scope of the filesystem hooks: %w", err)
+	}
+	type pending struct {
+		l        link.Link
+		tmp, pin string
+	}
+	var made []pending
+	fail := func(err error) error {
+		for _, p := range made {
+			if p.tmp != "" {
+				os.Remove(p.tmp)
+			}
+			p.l.Close()
+		}
+		return err
+	}
+	for _, a := range h.lsmAttachments() {
+		l, err := link.AttachLSM(link.LSMOptions{Program: a.prog})
+		if err != nil {
+			return fail(fmt.Errorf("attaching %s: %w", a.name, err))
+		}
+		p := pending{l: l}
+		if linksDir != "" {
+			p.pin = filepath.Join(linksDir, a.name)
+			p.tmp = p.pin + ".new"
+			os.Remove(p.tmp)
+			if err := l.Pin(p.tmp); err != nil {
+				l.Close()
+				return fail(fmt.Errorf("pinning the %s link: %w", a.name, err))
+			}
+		}
+		made = append(made, p)
+	}
+	for i, p := range made {
+		if p.pin != "" {
+			if err := os.Remove(p.pin); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fail(fmt.Errorf("replacing the pinned %s link: %w", filepath.Base(p.pin), err))
+			}
+			if err := p.l.Pin(p.pin); err != nil {
+				return fail(fmt.Errorf("replacing the pinned %s link: %w", filepath.Base(p.pin), err))
+			}
+			made[i].tmp = ""
+		}
+	}
+	for _, p := range made {
+		h.links = append(h.links, p.l)
+	}
 	return nil
 }
 
@@ -183,7 +332,8 @@ func (h *Hooks) Unpin() error {
 
 func (h *Hooks) maps() []*ebpf.Map {
 	m := &h.objs.hooksMaps
-	return []*ebpf.Map{m.Events, m.LoopbackPorts, m.Lost, m.OrigByCookie, m.OrigByPeer, m.Sandboxes, m.SettingsMap, m.UnixPaths}
+	return []*ebpf.Map{m.Events, m.LoopbackPorts, m.Lost, m.OrigByCookie, m.OrigByPeer, m.Sandboxes, m.SettingsMap, m.UnixPaths,
+		m.FsInodes, m.FsNames, m.FsPolicies, m.FsQueries, m.FsScope, m.FsScratch}
 }
 
 // Close releases the process's handles. Pinned links and maps stay in the

@@ -33,6 +33,98 @@ type hooksEvent struct {
 	_      [4]byte
 }
 
+type hooksFsAnswer struct {
+	_         structs.HostLayout
+	Found     uint32
+	Matched   uint32
+	Rule      uint32
+	Reason    uint32
+	PathLen   uint32
+	Truncated uint32
+	Ns        uint64
+}
+
+type hooksFsEvent struct {
+	_         structs.HostLayout
+	E         hooksEvent
+	PathLen   uint32
+	Truncated uint8
+	Write     uint8
+	Pad       [2]uint8
+	Path      [512]int8
+}
+
+type hooksFsGlob struct {
+	_      structs.HostLayout
+	Stage  uint8
+	Bit    uint8
+	N      uint8
+	Minlen uint8
+	First  uint8
+	Last   uint8
+	Flags  uint8
+	Pad    uint8
+	Kind   [32]uint8
+	Val    [32]uint8
+}
+
+type hooksFsInodeKey struct {
+	_      structs.HostLayout
+	Cgroup uint64
+	Ino    uint64
+	Dev    uint32
+	Gen    uint32
+}
+
+type hooksFsInodeVal struct {
+	_          structs.HostLayout
+	Rule       uint32
+	Flags      uint32
+	ParentBits uint64
+	BelowBits  uint64
+}
+
+type hooksFsNameKey struct {
+	_         structs.HostLayout
+	Cgroup    uint64
+	ParentIno uint64
+	ParentDev uint32
+	Gen       uint32
+	Hash      uint64
+}
+
+type hooksFsNameVal struct {
+	_     structs.HostLayout
+	Rule  uint32
+	Flags uint32
+	Bits  [4]uint64
+}
+
+type hooksFsPolicy struct {
+	_          structs.HostLayout
+	Gen        uint32
+	Nglobs     uint32
+	RootMask   uint64
+	ParentMask uint64
+	BelowMask  uint64
+	WriteMask  uint64
+	LenMask    [4]uint64
+	NameFilter [16]uint64
+	KeyFilter  [16]uint64
+	Rule       [64]uint32
+	Classes    [8][32]uint8
+	Globs      [16]hooksFsGlob
+}
+
+type hooksFsQuery struct {
+	_      structs.HostLayout
+	Owner  uint64
+	Tgid   uint32
+	Fd     uint32
+	Write  uint32
+	Repeat uint32
+}
+
 type hooksOrig struct {
 	_      structs.HostLayout
 	Cgroup uint64
@@ -89,6 +181,12 @@ type hooksUnixKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	hooksMapEvents              = "events"
+	hooksMapFsInodes            = "fs_inodes"
+	hooksMapFsNames             = "fs_names"
+	hooksMapFsPolicies          = "fs_policies"
+	hooksMapFsQueries           = "fs_queries"
+	hooksMapFsScope             = "fs_scope"
+	hooksMapFsScratch           = "fs_scratch"
 	hooksMapLoopbackPorts       = "loopback_ports"
 	hooksMapLost                = "lost"
 	hooksMapOrigByCookie        = "orig_by_cookie"
@@ -101,6 +199,17 @@ const (
 	hooksProgConnect4           = "connect4"
 	hooksProgConnect6           = "connect6"
 	hooksProgConnectUnix        = "connect_unix"
+	hooksProgFsCheckFile        = "fs_check_file"
+	hooksProgFsFileOpen         = "fs_file_open"
+	hooksProgFsFileTruncate     = "fs_file_truncate"
+	hooksProgFsPathLink         = "fs_path_link"
+	hooksProgFsPathMkdir        = "fs_path_mkdir"
+	hooksProgFsPathMknod        = "fs_path_mknod"
+	hooksProgFsPathRename       = "fs_path_rename"
+	hooksProgFsPathRmdir        = "fs_path_rmdir"
+	hooksProgFsPathSymlink      = "fs_path_symlink"
+	hooksProgFsPathTruncate     = "fs_path_truncate"
+	hooksProgFsPathUnlink       = "fs_path_unlink"
 	hooksProgGetpeername4       = "getpeername4"
 	hooksProgGetpeername6       = "getpeername6"
 	hooksProgRecvmsg4           = "recvmsg4"
@@ -111,6 +220,8 @@ const (
 	hooksProgSockCreate         = "sock_create"
 	hooksProgSockopsEstablished = "sockops_established"
 	hooksVarUnusedEvent         = "unused_event"
+	hooksVarUnusedFsAnswer      = "unused_fs_answer"
+	hooksVarUnusedFsEvent       = "unused_fs_event"
 )
 
 // loadHooks returns the embedded CollectionSpec for hooks.
@@ -160,6 +271,17 @@ type hooksProgramSpecs struct {
 	Connect4           *ebpf.ProgramSpec `ebpf:"connect4"`
 	Connect6           *ebpf.ProgramSpec `ebpf:"connect6"`
 	ConnectUnix        *ebpf.ProgramSpec `ebpf:"connect_unix"`
+	FsCheckFile        *ebpf.ProgramSpec `ebpf:"fs_check_file"`
+	FsFileOpen         *ebpf.ProgramSpec `ebpf:"fs_file_open"`
+	FsFileTruncate     *ebpf.ProgramSpec `ebpf:"fs_file_truncate"`
+	FsPathLink         *ebpf.ProgramSpec `ebpf:"fs_path_link"`
+	FsPathMkdir        *ebpf.ProgramSpec `ebpf:"fs_path_mkdir"`
+	FsPathMknod        *ebpf.ProgramSpec `ebpf:"fs_path_mknod"`
+	FsPathRename       *ebpf.ProgramSpec `ebpf:"fs_path_rename"`
+	FsPathRmdir        *ebpf.ProgramSpec `ebpf:"fs_path_rmdir"`
+	FsPathSymlink      *ebpf.ProgramSpec `ebpf:"fs_path_symlink"`
+	FsPathTruncate     *ebpf.ProgramSpec `ebpf:"fs_path_truncate"`
+	FsPathUnlink       *ebpf.ProgramSpec `ebpf:"fs_path_unlink"`
 	Getpeername4       *ebpf.ProgramSpec `ebpf:"getpeername4"`
 	Getpeername6       *ebpf.ProgramSpec `ebpf:"getpeername6"`
 	Recvmsg4           *ebpf.ProgramSpec `ebpf:"recvmsg4"`
@@ -176,6 +298,12 @@ type hooksProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type hooksMapSpecs struct {
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	FsInodes      *ebpf.MapSpec `ebpf:"fs_inodes"`
+	FsNames       *ebpf.MapSpec `ebpf:"fs_names"`
+	FsPolicies    *ebpf.MapSpec `ebpf:"fs_policies"`
+	FsQueries     *ebpf.MapSpec `ebpf:"fs_queries"`
+	FsScope       *ebpf.MapSpec `ebpf:"fs_scope"`
+	FsScratch     *ebpf.MapSpec `ebpf:"fs_scratch"`
 	LoopbackPorts *ebpf.MapSpec `ebpf:"loopback_ports"`
 	Lost          *ebpf.MapSpec `ebpf:"lost"`
 	OrigByCookie  *ebpf.MapSpec `ebpf:"orig_by_cookie"`
@@ -189,7 +317,9 @@ type hooksMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hooksVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedFsAnswer *ebpf.VariableSpec `ebpf:"unused_fs_answer"`
+	UnusedFsEvent  *ebpf.VariableSpec `ebpf:"unused_fs_event"`
 }
 
 // hooksObjects contains all objects after they have been loaded into the kernel.
@@ -213,6 +343,12 @@ func (o *hooksObjects) Close() error {
 // It can be passed to loadHooksObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hooksMaps struct {
 	Events        *ebpf.Map `ebpf:"events"`
+	FsInodes      *ebpf.Map `ebpf:"fs_inodes"`
+	FsNames       *ebpf.Map `ebpf:"fs_names"`
+	FsPolicies    *ebpf.Map `ebpf:"fs_policies"`
+	FsQueries     *ebpf.Map `ebpf:"fs_queries"`
+	FsScope       *ebpf.Map `ebpf:"fs_scope"`
+	FsScratch     *ebpf.Map `ebpf:"fs_scratch"`
 	LoopbackPorts *ebpf.Map `ebpf:"loopback_ports"`
 	Lost          *ebpf.Map `ebpf:"lost"`
 	OrigByCookie  *ebpf.Map `ebpf:"orig_by_cookie"`
@@ -225,6 +361,12 @@ type hooksMaps struct {
 func (m *hooksMaps) Close() error {
 	return _HooksClose(
 		m.Events,
+		m.FsInodes,
+		m.FsNames,
+		m.FsPolicies,
+		m.FsQueries,
+		m.FsScope,
+		m.FsScratch,
 		m.LoopbackPorts,
 		m.Lost,
 		m.OrigByCookie,
@@ -239,7 +381,9 @@ func (m *hooksMaps) Close() error {
 //
 // It can be passed to loadHooksObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hooksVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	UnusedFsAnswer *ebpf.Variable `ebpf:"unused_fs_answer"`
+	UnusedFsEvent  *ebpf.Variable `ebpf:"unused_fs_event"`
 }
 
 // hooksPrograms contains all programs after they have been loaded into the kernel.
@@ -251,6 +395,17 @@ type hooksPrograms struct {
 	Connect4           *ebpf.Program `ebpf:"connect4"`
 	Connect6           *ebpf.Program `ebpf:"connect6"`
 	ConnectUnix        *ebpf.Program `ebpf:"connect_unix"`
+	FsCheckFile        *ebpf.Program `ebpf:"fs_check_file"`
+	FsFileOpen         *ebpf.Program `ebpf:"fs_file_open"`
+	FsFileTruncate     *ebpf.Program `ebpf:"fs_file_truncate"`
+	FsPathLink         *ebpf.Program `ebpf:"fs_path_link"`
+	FsPathMkdir        *ebpf.Program `ebpf:"fs_path_mkdir"`
+	FsPathMknod        *ebpf.Program `ebpf:"fs_path_mknod"`
+	FsPathRename       *ebpf.Program `ebpf:"fs_path_rename"`
+	FsPathRmdir        *ebpf.Program `ebpf:"fs_path_rmdir"`
+	FsPathSymlink      *ebpf.Program `ebpf:"fs_path_symlink"`
+	FsPathTruncate     *ebpf.Program `ebpf:"fs_path_truncate"`
+	FsPathUnlink       *ebpf.Program `ebpf:"fs_path_unlink"`
 	Getpeername4       *ebpf.Program `ebpf:"getpeername4"`
 	Getpeername6       *ebpf.Program `ebpf:"getpeername6"`
 	Recvmsg4           *ebpf.Program `ebpf:"recvmsg4"`
@@ -269,6 +424,17 @@ func (p *hooksPrograms) Close() error {
 		p.Connect4,
 		p.Connect6,
 		p.ConnectUnix,
+		p.FsCheckFile,
+		p.FsFileOpen,
+		p.FsFileTruncate,
+		p.FsPathLink,
+		p.FsPathMkdir,
+		p.FsPathMknod,
+		p.FsPathRename,
+		p.FsPathRmdir,
+		p.FsPathSymlink,
+		p.FsPathTruncate,
+		p.FsPathUnlink,
 		p.Getpeername4,
 		p.Getpeername6,
 		p.Recvmsg4,

@@ -1,8 +1,10 @@
 //go:build ignore
 
-/* Paddock's cgroup socket hooks, one collection: the inet family (connect,
- * sendmsg, recvmsg, getpeername, bind, sock_create, sockops) and the unix
- * family (connect_unix, sendmsg_unix). */
+/* Paddock's hooks, one collection: the cgroup socket hooks of the inet
+ * family (connect, sendmsg, recvmsg, getpeername, bind, sock_create,
+ * sockops) and the unix family (connect_unix, sendmsg_unix), and the
+ * BPF-LSM filesystem hooks (deny rules). */
 #include "common.h"
 #include "inet.h"
 #include "unix.h"
+#include "fs.h"
