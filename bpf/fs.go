@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -113,6 +112,7 @@ func (r *FileRule) name() string {
 const (
 	fsDeny      = 1 << 0
 	fsWriteOnly = 1 << 1
+	fsPin       = 1 << 2
 )
 
 // Glob element kinds.
@@ -404,6 +404,13 @@ func compileRules(cg uint64, gen uint32, rules []FileRule) (*compiled, error) {
 			var parent Inode
 			if r.Anchor == AnchorParent {
 				parent = r.Dir
+				// The directory the name is looked for in must stay
+				// where it is, or the sandbox could move it away and
+				// create the name in a new one.
+				if v := inode(r.Dir); v.Flags&fsPin == 0 {
+					v.Flags |= fsPin
+					v.PinRule = r.Rule
+				}
 			}
 			v := name(parent, nameHash(comps[0].lit))
 			deny(r.Rule, r.WriteOnly, &v.Rule, &v.Flags)
@@ -655,54 +662,107 @@ type Verdict struct {
 // works without BPF-LSM. f may be opened with O_PATH, which has no side
 // effects on fifos and devices.
 func (h *Hooks) CheckFile(cg uint64, f *os.File, write bool) (Verdict, error) {
-	v, _, err := h.checkFile(cg, f, write, 0)
-	return v, err
-}
-
-// checkFile is CheckFile, timing repeat extra walks in the kernel.
-func (h *Hooks) checkFile(cg uint64, f *os.File, write bool, repeat uint32) (Verdict, time.Duration, error) {
-	if h.checkErr != nil {
-		return Verdict{}, 0, h.checkErr
-	}
-	h.checkMu.Lock()
-	defer h.checkMu.Unlock()
-	q := hooksFsQuery{Owner: cg, Tgid: uint32(os.Getpid()), Fd: uint32(f.Fd()), Repeat: repeat}
+	q := hooksFsQuery{Owner: cg, Tgid: uint32(os.Getpid()), Fd: uint32(f.Fd()), Op: fsQOpen}
 	if write {
 		q.Write = 1
 	}
+	a, err := h.ask(q)
+	if err != nil {
+		return Verdict{}, err
+	}
+	if a.Found == 0 {
+		return Verdict{}, fmt.Errorf("bpf: cgroup %d has no file rules", cg)
+	}
+	return a.verdict(), nil
+}
+
+// Operations of fs_check_file (enum fs_q_op).
+const (
+	fsQOpen = iota
+	fsQRename
+	fsQLink
+	fsQUnlink
+	fsQRmdir
+)
+
+// answer is fs_check_file's reply.
+type answer struct {
+	hooksFsAnswer
+	path string
+}
+
+func (a *answer) verdict() Verdict {
+	v := Verdict{Denied: a.Ret != 0, Path: a.path}
+	if v.Denied {
+		v.Rule = a.Rule
+		v.Reason = Reason(a.Reason)
+	}
+	return v
+}
+
+// ask puts one question to the fs_check_file iterator, read by this
+// process.
+func (h *Hooks) ask(q hooksFsQuery) (answer, error) {
+	rd, done, err := h.askReader(q)
+	if err != nil {
+		return answer{}, err
+	}
+	defer done()
+	out, err := io.ReadAll(rd)
+	if err != nil {
+		return answer{}, fmt.Errorf("bpf: reading the fs_check_file iterator: %w", err)
+	}
+	return parseAnswer(out)
+}
+
+// askReader writes the question and returns the iterator's output, to be
+// read by whichever process should run it (with q.Scope, the reader's own
+// sandbox applies), and a function to call when done.
+func (h *Hooks) askReader(q hooksFsQuery) (*os.File, func(), error) {
+	if h.checkErr != nil {
+		return nil, nil, h.checkErr
+	}
+	h.checkMu.Lock()
 	if err := h.objs.FsQueries.Put(uint32(0), &q); err != nil {
-		return Verdict{}, 0, fmt.Errorf("bpf: %w", err)
+		h.checkMu.Unlock()
+		return nil, nil, fmt.Errorf("bpf: %w", err)
 	}
 	it, err := link.AttachIter(link.IterOptions{Program: h.objs.FsCheckFile})
 	if err != nil {
-		return Verdict{}, 0, fmt.Errorf("bpf: attaching the fs_check_file iterator: %w", err)
+		h.checkMu.Unlock()
+		return nil, nil, fmt.Errorf("bpf: attaching the fs_check_file iterator: %w", err)
 	}
-	defer it.Close()
-	rd, err := it.Open()
+	rc, err := it.Open()
 	if err != nil {
-		return Verdict{}, 0, fmt.Errorf("bpf: %w", err)
+		it.Close()
+		h.checkMu.Unlock()
+		return nil, nil, fmt.Errorf("bpf: %w", err)
 	}
-	defer rd.Close()
-	out, err := io.ReadAll(rd)
-	if err != nil {
-		return Verdict{}, 0, fmt.Errorf("bpf: reading the fs_check_file iterator: %w", err)
+	rd, ok := rc.(*os.File)
+	if !ok {
+		rc.Close()
+		it.Close()
+		h.checkMu.Unlock()
+		return nil, nil, errors.New("bpf: the iterator's reader is no file")
 	}
-	var a hooksFsAnswer
-	n := int(unsafe.Sizeof(a))
+	return rd, func() {
+		rd.Close()
+		it.Close()
+		h.checkMu.Unlock()
+	}, nil
+}
+
+func parseAnswer(out []byte) (answer, error) {
+	var a answer
+	n := int(unsafe.Sizeof(a.hooksFsAnswer))
 	if len(out) < n {
-		return Verdict{}, 0, fmt.Errorf("bpf: descriptor %d of this process was not seen by the iterator", f.Fd())
+		return a, errors.New("bpf: the fs_check_file iterator did not see the descriptor")
 	}
-	if err := binary.Read(bytes.NewReader(out[:n]), binary.NativeEndian, &a); err != nil {
-		return Verdict{}, 0, err
+	if err := binary.Read(bytes.NewReader(out[:n]), binary.NativeEndian, &a.hooksFsAnswer); err != nil {
+		return a, err
 	}
-	if a.Found == 0 {
-		return Verdict{}, 0, fmt.Errorf("bpf: cgroup %d has no file rules", cg)
-	}
-	v := Verdict{Denied: a.Matched != 0, Rule: a.Rule, Path: fsPath(out[n:min(len(out), n+int(a.PathLen))], a.Truncated != 0)}
-	if v.Denied {
-		v.Reason = Reason(a.Reason)
-	}
-	return v, time.Duration(a.Ns), nil
+	a.path = fsPath(out[n:min(len(out), n+int(a.PathLen))], a.Truncated != 0)
+	return a, nil
 }
 
 // fsPath is the path of an fs event or answer, marked when it lost its

@@ -57,6 +57,7 @@
 /* fs_name_val.flags and fs_inode_val.flags */
 #define FS_DENY (1u << 0)       /* a match denies (the rest is anchors) */
 #define FS_WRITE_ONLY (1u << 1) /* only changes are denied */
+#define FS_PIN (1u << 2)        /* the parent of a literal rule: it does not move */
 
 /* Glob element kinds. */
 #define GE_LIT 1
@@ -71,6 +72,7 @@
 /* f_mode and f_flags bits. */
 #define FS_FMODE_WRITE 0x2
 #define FS_O_TRUNC 01000
+#define FS_RENAME_EXCHANGE (1u << 1)
 
 struct fs_glob {
 	__u8 stage;   /* tail component, 0 = the last */
@@ -131,6 +133,8 @@ struct fs_inode_key {
 struct fs_inode_val {
 	__u32 rule;
 	__u32 flags;
+	__u32 pin_rule;          /* with FS_PIN: a literal rule names an entry of this */
+	__u32 pad;
 	__u64 parent_bits;       /* rules whose top component is a child of this */
 	__u64 below_bits;        /* rules whose top component is below this */
 };
@@ -155,8 +159,20 @@ struct fs_scratch {
 	__u64 pend_below;        /* completed tails whose anchor is any ancestor */
 	__u64 anchors;           /* below-anchors on the path (rename checks) */
 	__u64 upper0;            /* rules whose upper components the object's name matches */
-	__u32 rule;
-	__u32 matched;
+	__u64 active;            /* in: automaton rules that apply to this access */
+	__u32 write;             /* in: the access changes something */
+	__u32 rule;              /* out: the rule that matched */
+	__u32 matched;           /* out */
+	__u32 reason;            /* out: R_FILE or R_FILE_LIMIT */
+	__u64 adv[FS_MAX_TAIL];  /* glob matches of the current name, per stage */
+	struct fs_result {       /* per object of an operation */
+		__u64 upper0;
+		__u64 anchors;
+		__u32 matched;
+		__u32 rule;
+		__u32 reason;
+		__u32 pad;
+	} res[2];
 	__u8 name[FS_NAME_MAX + 1 + 8];
 	__u8 path[2 * FS_PATH_MAX];
 };
@@ -201,30 +217,43 @@ struct {
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
+struct fs_lv {
+	__u64 cg;
+	__u64 owner;
+};
+
+/* One level of the search for the sandbox above the task's cgroup: the
+ * outermost ancestor with rules wins. */
+static long fs_level_step(__u32 i, void *ctx)
+{
+	struct fs_lv *c = ctx;
+	__u64 id = bpf_get_current_ancestor_cgroup_id(i + 1);
+	if (id == 0 || id == c->cg)
+		return 1;
+	if (bpf_map_lookup_elem(&fs_policies, &id)) {
+		c->owner = id;
+		return 1;
+	}
+	return 0;
+}
+
 /* The sandbox whose rules apply to the current task, or NULL. *owner is
- * its cgroup id. */
+ * its cgroup id. One lookup site for the policy, so what follows is
+ * verified once, whichever level it was found at. */
 static __always_inline struct fs_policy *fs_policy_of(__u64 *owner)
 {
 	/* Negative (the scope is not set): look, rather than let through. */
 	if (bpf_current_task_under_cgroup(&fs_scope, 0) == 0)
 		return NULL;
-	__u64 cg = bpf_get_current_cgroup_id();
-	struct fs_policy *p = bpf_map_lookup_elem(&fs_policies, &cg);
-	if (p) {
-		*owner = cg;
-		return p;
-	}
-	for (int lvl = 1; lvl < FS_MAX_LEVEL; lvl++) {
-		__u64 id = bpf_get_current_ancestor_cgroup_id(lvl);
-		if (id == 0 || id == cg)
-			break;
-		p = bpf_map_lookup_elem(&fs_policies, &id);
-		if (p) {
-			*owner = id;
-			return p;
-		}
-	}
-	return NULL;
+	struct fs_lv c = { .cg = bpf_get_current_cgroup_id() };
+	if (bpf_map_lookup_elem(&fs_policies, &c.cg))
+		c.owner = c.cg;
+	else
+		bpf_loop(FS_MAX_LEVEL, fs_level_step, &c, 0);
+	if (!c.owner)
+		return NULL;
+	*owner = c.owner;
+	return bpf_map_lookup_elem(&fs_policies, &c.owner);
 }
 
 /* The 64-bit hash of a name, over little-endian 8-byte words padded with
@@ -275,9 +304,9 @@ struct fs_walk {
 	__u64 active;            /* automaton rules that apply to this access */
 	__u32 write;
 	__u32 phys;              /* walking above a bind mount's root: identity only */
-	__u32 component;         /* components seen; 0 while at the object */
+	__u32 at_object;         /* the walk is at the object, not above it */
 	__u32 done;              /* the walk reached the top, or matched */
-	__u32 reason;
+	__u32 pad;
 };
 
 static __always_inline void fs_match(struct fs_walk *w, __u32 rule)
@@ -291,13 +320,27 @@ static __always_inline void fs_match_bits(struct fs_walk *w, __u64 bits)
 	fs_match(w, w->p->rule[fs_lowest_bit(bits)]);
 }
 
-static __always_inline struct mount *fs_real_mount(struct vfsmount *mnt)
+/* Kernel objects cross into the global functions below as plain numbers
+ * (a global function is verified once, whatever its callers; its arguments
+ * are numbers or memory), and are read back with bpf_rdonly_cast, whose
+ * loads are checked at run time as every BTF pointer's are. */
+static __always_inline __u64 fs_addr(const void *ptr)
 {
-	/* container_of: struct mount embeds the vfsmount. */
-	__u64 addr = 0;
-	bpf_probe_read_kernel(&addr, sizeof(addr), &mnt);
-	addr -= bpf_core_field_offset(struct mount, mnt);
-	return bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct mount));
+	__u64 a = 0;
+	bpf_probe_read_kernel(&a, sizeof(a), &ptr);
+	return a;
+}
+
+static __always_inline struct dentry *fs_dentry(__u64 addr)
+{
+	return bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct dentry));
+}
+
+/* container_of: struct mount embeds the vfsmount. */
+static __always_inline struct mount *fs_mount(__u64 vfsmount)
+{
+	return bpf_rdonly_cast((void *)(vfsmount - bpf_core_field_offset(struct mount, mnt)),
+			       bpf_core_type_id_kernel(struct mount));
 }
 
 /* fs_check_key compares one dentry's identity with the rules: a denied
@@ -388,7 +431,6 @@ static long fs_glob_step(__u32 i, void *ctx)
 
 struct fs_gl {
 	struct fs_walk *w;
-	__u64 adv[FS_MAX_TAIL];
 	__u32 len;
 	__u32 n;
 	__u8 first, last, pad[6];
@@ -412,7 +454,7 @@ static long fs_glob_one(__u32 i, void *ctx)
 			   .se = FS_NO_STAR, .ok = 1 };
 	bpf_loop((FS_GLOB_ELEMS + 1) * (FS_NAME_MAX + 2), fs_glob_step, &m, 0);
 	if (m.ok)
-		c->adv[g->stage & (FS_MAX_TAIL - 1)] |= 1ULL << (g->bit & (FS_MAX_BITS - 1));
+		c->w->s->adv[g->stage & (FS_MAX_TAIL - 1)] |= 1ULL << (g->bit & (FS_MAX_BITS - 1));
 	return 0;
 }
 
@@ -423,11 +465,12 @@ static __always_inline void fs_globs(struct fs_walk *w, __u32 len, __u64 *adv)
 	struct fs_scratch *s = w->s;
 	struct fs_gl c = { .w = w, .len = len, .n = w->p->nglobs, .first = s->name[0],
 			   .last = s->name[(len - 1) & FS_NAME_MAX] };
+	s->adv[0] = s->adv[1] = s->adv[2] = s->adv[3] = 0;
 	bpf_loop(FS_MAX_GLOBS, fs_glob_one, &c, 0);
-	adv[0] |= c.adv[0];
-	adv[1] |= c.adv[1];
-	adv[2] |= c.adv[2];
-	adv[3] |= c.adv[3];
+	adv[0] |= s->adv[0];
+	adv[1] |= s->adv[1];
+	adv[2] |= s->adv[2];
+	adv[3] |= s->adv[3];
 }
 
 static __always_inline void fs_lookup_name(struct fs_walk *w, struct fs_name_key *k, __u64 *adv)
@@ -459,7 +502,7 @@ static __always_inline void fs_check_name(struct fs_walk *w, struct dentry *d, s
 	if (bpf_probe_read_kernel_str(s->name, FS_NAME_MAX + 1, name) < 0) {
 		/* Unreadable: refuse rather than guess. */
 		fs_match(w, 0);
-		w->reason = R_FILE_LIMIT;
+		s->reason = R_FILE_LIMIT;
 		return;
 	}
 	for (__u32 i = 0; i < (FS_NAME_MAX + 1) / 8; i++) {
@@ -491,7 +534,7 @@ static __always_inline void fs_check_name(struct fs_walk *w, struct dentry *d, s
 		fs_globs(w, len, adv);
 
 	__u64 act = w->active;
-	if (w->component == 0)
+	if (w->at_object)
 		s->upper0 = (adv[1] | adv[2] | adv[3]) & act;
 	__u64 n0 = adv[0] & act;
 	__u64 n1 = s->st[0] & adv[1];
@@ -571,35 +614,37 @@ static long fs_walk_step(__u32 i, void *ctx)
 	fs_check_name(w, d, parent);
 	if (w->s->matched)
 		return 1;
-	w->component++;
+	w->at_object = 0;
 	w->d = parent;
 	w->done = 0;
 	return 0;
 }
 
-/* fs_walk decides one object: 1 when a rule denies it (w->s->rule). */
-static __always_inline int fs_run(struct fs_walk *w, struct dentry *d, struct vfsmount *mnt)
+/* fs_walk_obj decides one object: 1 when a rule denies it. The inputs
+ * (s->write, s->active) and the results (s->matched, s->rule, s->reason,
+ * s->upper0, s->anchors) are in s. */
+__attribute__((noinline)) int fs_walk_obj(struct fs_scratch *s, struct fs_policy *p, __u64 owner, __u64 dentry,
+					  __u64 vfsmount)
 {
-	struct fs_scratch *s = w->s;
+	if (!s || !p)
+		return 0;
 	s->st[0] = s->st[1] = s->st[2] = s->st[3] = 0;
 	s->pend_parent = s->pend_below = s->anchors = s->upper0 = 0;
 	s->matched = 0;
 	s->rule = 0;
-	w->d = d;
-	w->m = fs_real_mount(mnt);
-	w->phys = 0;
-	w->component = 0;
-	w->resume_d = 0;
-	w->resume_m = 0;
-	w->done = 0;
-	w->reason = R_FILE;
-	bpf_loop(FS_WALK_MAX, fs_walk_step, w, 0);
+	s->reason = R_FILE;
+	if (!dentry || !vfsmount)
+		return 0;
+	struct fs_walk w = { .s = s, .p = p, .owner = owner, .active = s->active, .write = s->write,
+			     .d = fs_dentry(dentry), .m = fs_mount(vfsmount), .at_object = 1 };
+	bpf_loop(FS_WALK_MAX, fs_walk_step, &w, 0);
 	if (s->matched)
 		return 1;
-	if (!w->done) {
+	if (!w.done) {
 		/* Deeper than the walk goes: refuse rather than guess. */
+		s->matched = 1;
 		s->rule = 0;
-		w->reason = R_FILE_LIMIT;
+		s->reason = R_FILE_LIMIT;
 		return 1;
 	}
 	return 0;
@@ -647,27 +692,41 @@ static long fs_path_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* fs_path writes the path of (d, mnt), as the walk sees it, at the end of
- * s->path; it starts at *pos. */
-static __always_inline void fs_path(struct fs_scratch *s, struct dentry *d, struct vfsmount *mnt, __u32 *pos,
-				    __u32 *truncated)
+/* fs_path_obj writes the path of (dentry, vfsmount), as the walk sees it,
+ * at the end of s->path[0, FS_PATH_MAX); it returns where it starts, with
+ * FS_PATH_TRUNCATED when components at its start did not fit. */
+#define FS_PATH_TRUNCATED (1 << 16)
+__attribute__((noinline)) int fs_path_obj(struct fs_scratch *s, __u64 dentry, __u64 vfsmount)
 {
-	struct fs_pb b = { .s = s, .d = d, .m = fs_real_mount(mnt), .pos = FS_PATH_MAX - 1 };
+	if (!s)
+		return 0;
+	struct fs_pb b = { .s = s, .d = fs_dentry(dentry), .m = fs_mount(vfsmount), .pos = FS_PATH_MAX - 1 };
 	s->path[FS_PATH_MAX - 1] = 0;
-	bpf_loop(FS_WALK_MAX, fs_path_step, &b, 0);
+	if (dentry && vfsmount)
+		bpf_loop(FS_WALK_MAX, fs_path_step, &b, 0);
 	if (b.pos == FS_PATH_MAX - 1) {
 		b.pos = FS_PATH_MAX - 2;
 		s->path[b.pos] = '/';
 	}
-	*pos = b.pos & (FS_PATH_MAX - 1);
-	*truncated = b.truncated;
+	return (b.pos & (FS_PATH_MAX - 1)) | (b.truncated ? FS_PATH_TRUNCATED : 0);
 }
 
-static __always_inline void fs_emit(struct fs_walk *w, __u8 hook, struct dentry *d, struct vfsmount *mnt)
+/* The context of one operation's decision. */
+struct fs_ctx {
+	struct fs_scratch *s;
+	struct fs_policy *p;
+	__u64 owner;
+	__u32 write;
+	__u32 quiet;             /* no events (fs_check_file) */
+};
+
+static __always_inline void fs_emit(struct fs_ctx *w, __u8 hook, __u64 dentry, __u64 vfsmount)
 {
 	struct fs_scratch *s = w->s;
-	__u32 pos = 0, truncated = 0;
-	fs_path(s, d, mnt, &pos, &truncated);
+	if (w->quiet)
+		return;
+	int r = fs_path_obj(s, dentry, vfsmount);
+	__u32 pos = r & (FS_PATH_MAX - 1);
 
 	struct fs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -681,7 +740,7 @@ static __always_inline void fs_emit(struct fs_walk *w, __u8 hook, struct dentry 
 	e->e.rule = s->rule;
 	e->e.hook = hook;
 	e->e.action = ACT_DENY;
-	e->e.reason = w->reason;
+	e->e.reason = s->reason;
 	e->e.family = 0;
 	e->e.type = 0;
 	e->e.proto = 0;
@@ -689,16 +748,15 @@ static __always_inline void fs_emit(struct fs_walk *w, __u8 hook, struct dentry 
 	__builtin_memset(e->e.addr, 0, 16);
 	bpf_get_current_comm(e->e.comm, sizeof(e->e.comm));
 	e->e.path[0] = 0;
-	pos &= FS_PATH_MAX - 1;
 	e->path_len = FS_PATH_MAX - 1 - pos;
-	e->truncated = truncated;
+	e->truncated = (r & FS_PATH_TRUNCATED) != 0;
 	e->write = w->write;
 	bpf_probe_read_kernel(e->path, FS_PATH_MAX, &s->path[pos]);
 	submit(e);
 }
 
-/* fs_setup readies a walk under policy p of sandbox owner. */
-static __always_inline int fs_setup(struct fs_walk *w, struct fs_policy *p, __u64 owner, int write)
+/* fs_setup readies a decision under policy p of sandbox owner. */
+static __always_inline int fs_setup(struct fs_ctx *w, struct fs_policy *p, __u64 owner, int write)
 {
 	struct fs_scratch *s = bpf_task_storage_get(&fs_scratch, bpf_get_current_task_btf(), 0,
 						    BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -708,13 +766,14 @@ static __always_inline int fs_setup(struct fs_walk *w, struct fs_policy *p, __u6
 	w->p = p;
 	w->owner = owner;
 	w->write = write;
-	w->active = write ? ~0ULL : ~p->write_mask;
+	s->write = write;
+	s->active = write ? ~0ULL : ~p->write_mask;
 	return 1;
 }
 
 /* fs_begin finds the task's sandbox and its working memory; 0 when no
  * rule applies, negative when there is no memory to decide with. */
-static __always_inline int fs_begin(struct fs_walk *w, int write)
+static __always_inline int fs_begin(struct fs_ctx *w, int write)
 {
 	__u64 owner = 0;
 	struct fs_policy *p = fs_policy_of(&owner);
@@ -723,31 +782,13 @@ static __always_inline int fs_begin(struct fs_walk *w, int write)
 	return fs_setup(w, p, owner, write);
 }
 
-/* fs_decide runs the rules on one object and reports a denial. */
-static __always_inline int fs_decide(struct fs_walk *w, __u8 hook, struct dentry *d, struct vfsmount *mnt)
-{
-	if (!d || !mnt)
-		return 0;
-	if (!fs_run(w, d, mnt))
-		return 0;
-	fs_emit(w, hook, d, mnt);
-	return -EACCES;
-}
-
-/* fs_check is a hook's whole decision on one object. */
-static __always_inline int fs_check(__u8 hook, int write, struct dentry *d, struct vfsmount *mnt)
-{
-	struct fs_walk w = {};
-	int r = fs_begin(&w, write);
-	if (r <= 0)
-		return r < 0 ? -EACCES : 0;
-	return fs_decide(&w, hook, d, mnt);
-}
-
 /* fs_pinned: removing or moving the directory an anchored rule hangs from
  * would let the sandbox recreate it, unanchored; refuse it. */
-static __always_inline int fs_pinned(struct fs_walk *w, __u8 hook, struct dentry *d, struct vfsmount *mnt)
+static __always_inline int fs_pinned(struct fs_ctx *w, __u8 hook, __u64 dentry, __u64 vfsmount)
 {
+	struct dentry *d = fs_dentry(dentry);
+	if (!d)
+		return 0;
 	struct inode *inode = d->d_inode;
 	if (!inode)
 		return 0;
@@ -755,19 +796,135 @@ static __always_inline int fs_pinned(struct fs_walk *w, __u8 hook, struct dentry
 	struct fs_inode_val *v = bpf_map_lookup_elem(&fs_inodes, &k);
 	if (!v)
 		return 0;
-	__u64 bits = (v->parent_bits | v->below_bits) & w->active;
-	if (!bits)
+	__u64 bits = (v->parent_bits | v->below_bits) & w->s->active;
+	if (v->flags & FS_PIN)
+		w->s->rule = v->pin_rule;
+	else if (bits)
+		w->s->rule = w->p->rule[fs_lowest_bit(bits)];
+	else
 		return 0;
-	w->s->rule = w->p->rule[fs_lowest_bit(bits)];
+	w->s->reason = R_FILE;
+	fs_emit(w, hook, dentry, vfsmount);
+	return -EACCES;
+}
+
+static __always_inline int fs_is_dir(__u64 dentry)
+{
+	struct dentry *d = fs_dentry(dentry);
+	if (!d)
+		return 0;
+	struct inode *inode = d->d_inode;
+	return inode && (inode->i_mode & FS_S_IFMT) == FS_S_IFDIR;
+}
+
+/* The objects of one operation (two for link and rename), walked by one
+ * loop; the results are in s->res. */
+struct fs_objs {
+	struct fs_ctx *w;
+	__u64 d[2], mnt[2];
+	__u32 n;
+	__u32 repeat;            /* walk each object this many extra times (benchmarks) */
+};
+
+static long fs_obj_step(__u32 i, void *ctx)
+{
+	struct fs_objs *c = ctx;
+	struct fs_ctx *w = c->w;
+	struct fs_scratch *s = w->s;
+	int second = c->n == 2 && (i & 1);
+	__u32 matched = fs_walk_obj(s, w->p, w->owner, second ? c->d[1] : c->d[0], second ? c->mnt[1] : c->mnt[0]);
+	struct fs_result *o = second ? &s->res[1] : &s->res[0];
+	o->matched = matched;
+	o->rule = s->rule;
+	o->reason = s->reason;
+	o->upper0 = s->upper0;
+	o->anchors = s->anchors;
+	return matched && !c->repeat;
+}
+
+/* The operations: what a hook decides once the sandbox is known. The LSM
+ * programs and the fs_check_file iterator share them. */
+enum fs_op {
+	FS_OP_ONE,    /* open, truncate, create: the object */
+	FS_OP_REMOVE, /* unlink, rmdir: the object, which must not be an anchor */
+	FS_OP_LINK,   /* the source (a hard link would give a denied inode an
+		       * innocent name) and the new name */
+	FS_OP_RENAME, /* see fs_op */
+};
+
+static __always_inline int fs_deny(struct fs_ctx *w, struct fs_result *o, __u8 hook, __u64 d, __u64 mnt)
+{
+	w->s->rule = o->rule;
+	w->s->reason = o->reason;
 	fs_emit(w, hook, d, mnt);
 	return -EACCES;
 }
 
-static __always_inline int fs_is_dir(struct dentry *d)
+/* fs_op decides an operation on d1 (and d2). A rename is refused when a
+ * rule matches either side; beyond that, moving a directory is refused
+ * when it would take objects out of a rule's reach while keeping them: a
+ * directory named like an upper component of a tail (.git for .git/hooks),
+ * to or from that name, and a directory leaving the subtree of a
+ * below-anchored rule; and anchors do not move. RENAME_EXCHANGE moves both
+ * sides. A link's two names are on one mount: linkat refuses to link across
+ * mounts before asking the LSMs. */
+static __always_inline int fs_op(struct fs_ctx *w, __u32 op, __u8 hook, __u64 d1, __u64 m1, __u64 d2, __u64 m2,
+				 __u32 flags, __u32 repeat)
 {
-	struct inode *inode = d->d_inode;
-	return inode && (inode->i_mode & FS_S_IFMT) == FS_S_IFDIR;
+	struct fs_scratch *s = w->s;
+	struct fs_objs c = { .w = w, .n = 1, .repeat = repeat, .d = { d1, d2 }, .mnt = { m1, m2 } };
+	if (op == FS_OP_LINK || op == FS_OP_RENAME)
+		c.n = 2;
+	s->res[0].matched = s->res[1].matched = 0;
+	s->res[0].upper0 = s->res[1].upper0 = 0;
+	s->res[0].anchors = s->res[1].anchors = 0;
+	bpf_loop(c.n * (repeat + 1), fs_obj_step, &c, 0);
+	if (s->res[0].matched)
+		return fs_deny(w, &s->res[0], hook, d1, m1);
+	if (c.n == 2 && s->res[1].matched)
+		return fs_deny(w, &s->res[1], hook, d2, m2);
+	if (op == FS_OP_REMOVE)
+		return fs_pinned(w, hook, d1, m1);
+	if (op != FS_OP_RENAME)
+		return 0;
+	int r = fs_pinned(w, hook, d1, m1);
+	if (r)
+		return r;
+	r = fs_pinned(w, hook, d2, m2);
+	if (r)
+		return r;
+	__u64 upper = s->res[0].upper0 | s->res[1].upper0, bits = 0;
+	if (fs_is_dir(d1))
+		bits |= upper | (s->res[0].anchors & ~s->res[1].anchors);
+	if ((flags & FS_RENAME_EXCHANGE) && fs_is_dir(d2))
+		bits |= upper | (s->res[1].anchors & ~s->res[0].anchors);
+	bits &= w->s->active;
+	if (bits) {
+		w->s->rule = w->p->rule[fs_lowest_bit(bits)];
+		w->s->reason = R_FILE;
+		fs_emit(w, hook, d1, m1);
+		return -EACCES;
+	}
+	return 0;
 }
+
+#define fs_one(w, hook, d, mnt) fs_op((w), FS_OP_ONE, (hook), fs_addr(d), fs_addr(mnt), 0, 0, 0, 0)
+
+/* fs_open_writes: whether an open changes the file. O_TRUNC truncates
+ * even with O_RDONLY. */
+static __always_inline int fs_open_writes(struct file *file)
+{
+	return (file->f_mode & FS_FMODE_WRITE) || (file->f_flags & FS_O_TRUNC);
+}
+
+/* fs_hook is the common start of the LSM programs: the task's sandbox, or
+ * 0 to let the access through; negative (refuse) when there is no memory
+ * to decide with. */
+#define FS_HOOK_BEGIN(write)                                   \
+	struct fs_ctx w = {};                                  \
+	int begun = fs_begin(&w, (write));                     \
+	if (begun <= 0)                                        \
+		return begun < 0 ? -EACCES : 0;
 
 SEC("lsm/file_open")
 int fs_file_open(unsigned long long *ctx)
@@ -776,10 +933,11 @@ int fs_file_open(unsigned long long *ctx)
 	int ret = ctx[1];
 	if (ret)
 		return ret;
-	int write = (file->f_mode & FS_FMODE_WRITE) || (file->f_flags & FS_O_TRUNC);
-	return fs_check(HOOK_FILE_OPEN, write, file->f_path.dentry, file->f_path.mnt);
+	FS_HOOK_BEGIN(fs_open_writes(file));
+	return fs_one(&w, HOOK_FILE_OPEN, file->f_path.dentry, file->f_path.mnt);
 }
 
+/* ftruncate(2), and O_TRUNC (after file_open). */
 SEC("lsm/file_truncate")
 int fs_file_truncate(unsigned long long *ctx)
 {
@@ -787,9 +945,11 @@ int fs_file_truncate(unsigned long long *ctx)
 	int ret = ctx[1];
 	if (ret)
 		return ret;
-	return fs_check(HOOK_FILE_TRUNCATE, 1, file->f_path.dentry, file->f_path.mnt);
+	FS_HOOK_BEGIN(1);
+	return fs_one(&w, HOOK_FILE_TRUNCATE, file->f_path.dentry, file->f_path.mnt);
 }
 
+/* truncate(2). */
 SEC("lsm/path_truncate")
 int fs_path_truncate(unsigned long long *ctx)
 {
@@ -797,12 +957,13 @@ int fs_path_truncate(unsigned long long *ctx)
 	int ret = ctx[1];
 	if (ret)
 		return ret;
-	return fs_check(HOOK_PATH_TRUNCATE, 1, path->dentry, path->mnt);
+	FS_HOOK_BEGIN(1);
+	return fs_one(&w, HOOK_PATH_TRUNCATE, path->dentry, path->mnt);
 }
 
 /* Creation: O_CREAT of a new file reaches path_mknod (may_o_create), as do
  * mknod(2) of fifos, sockets and devices. The dentry is negative; its name
- * and parent decide. */
+ * and its parent's chain decide. */
 SEC("lsm/path_mknod")
 int fs_path_mknod(unsigned long long *ctx)
 {
@@ -811,7 +972,8 @@ int fs_path_mknod(unsigned long long *ctx)
 	int ret = ctx[4];
 	if (ret)
 		return ret;
-	return fs_check(HOOK_MKNOD, 1, dentry, dir->mnt);
+	FS_HOOK_BEGIN(1);
+	return fs_one(&w, HOOK_MKNOD, dentry, dir->mnt);
 }
 
 SEC("lsm/path_mkdir")
@@ -822,7 +984,8 @@ int fs_path_mkdir(unsigned long long *ctx)
 	int ret = ctx[3];
 	if (ret)
 		return ret;
-	return fs_check(HOOK_MKDIR, 1, dentry, dir->mnt);
+	FS_HOOK_BEGIN(1);
+	return fs_one(&w, HOOK_MKDIR, dentry, dir->mnt);
 }
 
 /* A symlink named like a denied file is refused; a symlink to one is not,
@@ -836,43 +999,34 @@ int fs_path_symlink(unsigned long long *ctx)
 	int ret = ctx[3];
 	if (ret)
 		return ret;
-	return fs_check(HOOK_SYMLINK, 1, dentry, dir->mnt);
-}
-
-static __always_inline int fs_remove(__u8 hook, const struct path *dir, struct dentry *dentry)
-{
-	struct fs_walk w = {};
-	int r = fs_begin(&w, 1);
-	if (r <= 0)
-		return r < 0 ? -EACCES : 0;
-	struct vfsmount *mnt = dir->mnt;
-	r = fs_decide(&w, hook, dentry, mnt);
-	if (r)
-		return r;
-	return fs_pinned(&w, hook, dentry, mnt);
+	FS_HOOK_BEGIN(1);
+	return fs_one(&w, HOOK_SYMLINK, dentry, dir->mnt);
 }
 
 SEC("lsm/path_unlink")
 int fs_path_unlink(unsigned long long *ctx)
 {
+	const struct path *dir = (void *)ctx[0];
+	struct dentry *dentry = (void *)ctx[1];
 	int ret = ctx[2];
 	if (ret)
 		return ret;
-	return fs_remove(HOOK_UNLINK, (void *)ctx[0], (void *)ctx[1]);
+	FS_HOOK_BEGIN(1);
+	return fs_op(&w, FS_OP_REMOVE, HOOK_UNLINK, fs_addr(dentry), fs_addr(dir->mnt), 0, 0, 0, 0);
 }
 
 SEC("lsm/path_rmdir")
 int fs_path_rmdir(unsigned long long *ctx)
 {
+	const struct path *dir = (void *)ctx[0];
+	struct dentry *dentry = (void *)ctx[1];
 	int ret = ctx[2];
 	if (ret)
 		return ret;
-	return fs_remove(HOOK_RMDIR, (void *)ctx[0], (void *)ctx[1]);
+	FS_HOOK_BEGIN(1);
+	return fs_op(&w, FS_OP_REMOVE, HOOK_RMDIR, fs_addr(dentry), fs_addr(dir->mnt), 0, 0, 0, 0);
 }
 
-/* link(2): the source (a hard link would give a denied inode an innocent
- * name) and the new name. Both are on new_dir's mount: linkat refuses to
- * link across mounts before asking the LSMs. */
 SEC("lsm/path_link")
 int fs_path_link(unsigned long long *ctx)
 {
@@ -882,22 +1036,11 @@ int fs_path_link(unsigned long long *ctx)
 	int ret = ctx[3];
 	if (ret)
 		return ret;
-	struct fs_walk w = {};
-	int r = fs_begin(&w, 1);
-	if (r <= 0)
-		return r < 0 ? -EACCES : 0;
-	struct vfsmount *mnt = new_dir->mnt;
-	r = fs_decide(&w, HOOK_LINK, old, mnt);
-	if (r)
-		return r;
-	return fs_decide(&w, HOOK_LINK, new, mnt);
+	FS_HOOK_BEGIN(1);
+	__u64 mnt = fs_addr(new_dir->mnt);
+	return fs_op(&w, FS_OP_LINK, HOOK_LINK, fs_addr(old), mnt, fs_addr(new), mnt, 0, 0);
 }
 
-/* rename(2), either side; RENAME_EXCHANGE moves both. Beyond a match on
- * either side, moving a directory is refused when it would take objects
- * out of a rule's reach while keeping them: a directory named like an upper
- * component of a tail (.git for .git/hooks), either way, and a directory
- * leaving the subtree of a below-anchored rule. Anchors cannot move. */
 SEC("lsm/path_rename")
 int fs_path_rename(unsigned long long *ctx)
 {
@@ -905,69 +1048,47 @@ int fs_path_rename(unsigned long long *ctx)
 	struct dentry *old = (void *)ctx[1];
 	const struct path *new_dir = (void *)ctx[2];
 	struct dentry *new = (void *)ctx[3];
+	__u32 flags = ctx[4];
 	int ret = ctx[5];
 	if (ret)
 		return ret;
-	struct fs_walk w = {};
-	int r = fs_begin(&w, 1);
-	if (r <= 0)
-		return r < 0 ? -EACCES : 0;
-	struct vfsmount *omnt = old_dir->mnt, *nmnt = new_dir->mnt;
-	if (!old || !new || !omnt || !nmnt)
-		return 0;
-	if (fs_run(&w, old, omnt)) {
-		fs_emit(&w, HOOK_RENAME, old, omnt);
-		return -EACCES;
-	}
-	__u64 old_upper = w.s->upper0, old_anchors = w.s->anchors;
-	if (fs_run(&w, new, nmnt)) {
-		fs_emit(&w, HOOK_RENAME, new, nmnt);
-		return -EACCES;
-	}
-	__u64 new_upper = w.s->upper0, new_anchors = w.s->anchors;
-	r = fs_pinned(&w, HOOK_RENAME, old, omnt);
-	if (r)
-		return r;
-	r = fs_pinned(&w, HOOK_RENAME, new, nmnt);
-	if (r)
-		return r;
-
-	int old_dir_moves = fs_is_dir(old);
-	int new_dir_moves = fs_is_dir(new) && (ctx[4] & 2 /* RENAME_EXCHANGE */);
-	__u64 bits = 0;
-	if (old_dir_moves)
-		bits |= old_upper | new_upper | (old_anchors & ~new_anchors);
-	if (new_dir_moves)
-		bits |= old_upper | new_upper | (new_anchors & ~old_anchors);
-	bits &= w.active;
-	if (bits) {
-		w.s->rule = w.p->rule[fs_lowest_bit(bits)];
-		fs_emit(&w, HOOK_RENAME, old, omnt);
-		return -EACCES;
-	}
-	return 0;
+	FS_HOOK_BEGIN(1);
+	return fs_op(&w, FS_OP_RENAME, HOOK_RENAME, fs_addr(old), fs_addr(old_dir->mnt), fs_addr(new),
+		     fs_addr(new_dir->mnt), flags, 0);
 }
 
-/* A question from user space (bpf.Hooks.CheckFile): would the rules of the
- * sandbox owner refuse the file open as descriptor fd in process tgid? The
- * fs_check_file iterator answers it with the same walk the LSM hooks run,
- * so the matcher can be asked, and tested, on kernels without BPF-LSM. */
+/* A question from user space (bpf.Hooks.CheckFile and the tests): would
+ * the rules of sandbox owner refuse an operation on the files open as
+ * descriptors fd (and fd2) of process tgid? The fs_check_file iterator
+ * answers with the operations the LSM programs run, so the matcher can be
+ * asked, and tested, on kernels without BPF-LSM. With FS_Q_SCOPE, the
+ * sandbox is the reading task's own, found as the hooks find it, and the
+ * descriptor is the reader's. */
+enum fs_q_op { FS_Q_OPEN, FS_Q_RENAME, FS_Q_LINK, FS_Q_UNLINK, FS_Q_RMDIR };
+
 struct fs_query {
 	__u64 owner;
 	__u32 tgid;
 	__u32 fd;
-	__u32 write;
+	__u32 fd2;               /* the new name of FS_Q_RENAME and FS_Q_LINK */
+	__u32 op;
+	__u32 write;             /* FS_Q_OPEN */
+	__u32 flags;             /* FS_Q_RENAME */
 	__u32 repeat;            /* walks to time, for benchmarks (0: none) */
+	__u32 scope;             /* the reader's sandbox, not owner */
+	__u32 emit;              /* report a denial to the ring buffer */
+	__u32 pad;
 };
 
 struct fs_answer {
-	__u32 found;             /* the sandbox has rules */
-	__u32 matched;
+	__u64 owner;             /* the sandbox whose rules applied */
+	__u64 ns;                /* time of the repeated walks */
+	__s32 ret;               /* 0 or -EACCES */
+	__u32 found;             /* a sandbox with rules applied */
 	__u32 rule;
 	__u32 reason;
 	__u32 path_len;
 	__u32 truncated;
-	__u64 ns;                /* time of the repeated walks */
 };
 const struct fs_answer *unused_fs_answer __attribute__((unused));
 
@@ -978,17 +1099,20 @@ struct {
 	__type(value, struct fs_query);
 } fs_queries SEC(".maps");
 
-struct fs_rep {
-	struct fs_walk *w;
-	struct dentry *d;
-	struct vfsmount *mnt;
-};
-
-static long fs_rep_step(__u32 i, void *ctx)
+/* fs_fd_file returns task's file at descriptor fd, or NULL. */
+static __always_inline struct file *fs_fd_file(struct task_struct *task, __u32 fd)
 {
-	struct fs_rep *r = ctx;
-	fs_run(r->w, r->d, r->mnt);
-	return 0;
+	struct files_struct *files = task->files;
+	if (!files)
+		return NULL;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	__u64 addr = 0;
+	bpf_probe_read_kernel(&addr, sizeof(addr), (void *)fdt->fd + (__u64)fd * sizeof(void *));
+	if (!addr)
+		return NULL;
+	return bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct file));
 }
 
 SEC("iter/task_file")
@@ -1001,39 +1125,69 @@ int fs_check_file(struct bpf_iter__task_file *ctx)
 	if (!task || !file)
 		return 0;
 	struct fs_query *q = bpf_map_lookup_elem(&fs_queries, &zero);
-	if (!q || task->tgid != q->tgid || ctx->fd != q->fd)
+	if (!q)
+		return 0;
+	__u32 tgid = q->scope ? bpf_get_current_pid_tgid() >> 32 : q->tgid;
+	if (task->tgid != tgid || ctx->fd != q->fd)
 		return 0;
 	struct fs_answer a = {};
-	__u64 owner = q->owner;
-	struct fs_policy *p = bpf_map_lookup_elem(&fs_policies, &owner);
-	if (!p) {
+	struct fs_ctx w = {};
+	__u32 op = q->op;
+	__u32 write = op != FS_Q_OPEN || q->write;
+	int r;
+	if (q->scope) {
+		r = fs_begin(&w, write);
+	} else {
+		__u64 owner = q->owner;
+		struct fs_policy *p = bpf_map_lookup_elem(&fs_policies, &owner);
+		r = p ? fs_setup(&w, p, owner, write) : 0;
+	}
+	if (r == 0) {
 		bpf_seq_write(seq, &a, sizeof(a));
 		return 0;
 	}
 	a.found = 1;
-	struct fs_walk w = {};
-	if (fs_setup(&w, p, owner, q->write) < 0) {
-		a.matched = 1;
+	if (r < 0) {
+		a.ret = -EACCES;
 		a.reason = R_FILE_LIMIT;
 		bpf_seq_write(seq, &a, sizeof(a));
 		return 0;
 	}
-	struct dentry *d = file->f_path.dentry;
-	struct vfsmount *mnt = file->f_path.mnt;
-	if (q->repeat) {
-		struct fs_rep r = { .w = &w, .d = d, .mnt = mnt };
-		__u64 t0 = bpf_ktime_get_ns();
-		bpf_loop(q->repeat, fs_rep_step, &r, 0);
-		a.ns = bpf_ktime_get_ns() - t0;
+	a.owner = w.owner;
+	w.quiet = !q->emit;
+	__u64 d = fs_addr(file->f_path.dentry), mnt = fs_addr(file->f_path.mnt), d2 = 0, m2 = 0;
+	if (op == FS_Q_RENAME || op == FS_Q_LINK) {
+		struct file *file2 = fs_fd_file(task, q->fd2);
+		if (!file2) {
+			a.found = 0;
+			bpf_seq_write(seq, &a, sizeof(a));
+			return 0;
+		}
+		d2 = fs_addr(file2->f_path.dentry);
+		m2 = fs_addr(file2->f_path.mnt);
 	}
-	a.matched = fs_run(&w, d, mnt);
+	__u32 fop = FS_OP_ONE;
+	__u8 hook = HOOK_FILE_OPEN;
+	if (op == FS_Q_RENAME) {
+		fop = FS_OP_RENAME;
+		hook = HOOK_RENAME;
+	} else if (op == FS_Q_LINK) {
+		fop = FS_OP_LINK;
+		hook = HOOK_LINK;
+		mnt = m2;
+	} else if (op == FS_Q_UNLINK || op == FS_Q_RMDIR) {
+		fop = FS_OP_REMOVE;
+		hook = op == FS_Q_UNLINK ? HOOK_UNLINK : HOOK_RMDIR;
+	}
+	__u64 t0 = bpf_ktime_get_ns();
+	a.ret = fs_op(&w, fop, hook, d, mnt, d2, m2, q->flags, q->repeat);
+	a.ns = bpf_ktime_get_ns() - t0;
 	a.rule = w.s->rule;
-	a.reason = w.reason;
-	__u32 pos = 0, truncated = 0;
-	fs_path(w.s, d, mnt, &pos, &truncated);
-	pos &= FS_PATH_MAX - 1;
+	a.reason = w.s->reason;
+	r = fs_path_obj(w.s, d, mnt);
+	__u32 pos = r & (FS_PATH_MAX - 1);
 	a.path_len = FS_PATH_MAX - 1 - pos;
-	a.truncated = truncated;
+	a.truncated = (r & FS_PATH_TRUNCATED) != 0;
 	bpf_seq_write(seq, &a, sizeof(a));
 	bpf_seq_write(seq, &w.s->path[pos], a.path_len & (FS_PATH_MAX - 1));
 	return 0;

@@ -3,13 +3,17 @@
 package bpf
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -400,4 +404,205 @@ func (e *fsEnv) entries() int {
 		}
 	}
 	return n
+}
+
+// op puts an operation on one or two existing paths to fs_check_file, as
+// the LSM program for it would decide it.
+func (e *fsEnv) op(op uint32, p1, p2 string, flags uint32, emit bool) answer {
+	e.t.Helper()
+	open := func(p string) *os.File {
+		f, err := os.OpenFile(filepath.Join(e.dir, p), unix.O_PATH, 0)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.t.Cleanup(func() { f.Close() })
+		return f
+	}
+	q := hooksFsQuery{Owner: e.cg, Tgid: uint32(os.Getpid()), Fd: uint32(open(p1).Fd()), Op: op, Flags: flags}
+	if p2 != "" {
+		q.Fd2 = uint32(open(p2).Fd())
+	}
+	if emit {
+		q.Emit = 1
+	}
+	a, err := e.h.ask(q)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if a.Found == 0 {
+		e.t.Fatalf("no answer for %s %s", p1, p2)
+	}
+	return a
+}
+
+func (e *fsEnv) wantOp(name string, op uint32, p1, p2 string, flags uint32, want uint32) {
+	e.t.Helper()
+	a := e.op(op, p1, p2, flags, false)
+	switch {
+	case want == 0 && a.Ret != 0:
+		e.t.Errorf("%s: refused by rule %d (%s), want allowed", name, a.Rule, Reason(a.Reason))
+	case want != 0 && a.Ret == 0:
+		e.t.Errorf("%s: allowed, want refused by rule %d", name, want)
+	case want != 0 && a.Ret != -int32(unix.EACCES):
+		e.t.Errorf("%s: returned %d, want -EACCES", name, a.Ret)
+	case want != 0 && a.Rule != want:
+		e.t.Errorf("%s: refused by rule %d, want %d", name, a.Rule, want)
+	}
+}
+
+// The decisions of rename, link, unlink and rmdir, beyond the objects'
+// own matches.
+func TestOperations(t *testing.T) {
+	e := newFSEnv(t)
+	e.baseTree()
+	e.put(e.baseRules()...)
+	for _, p := range []string{"ws/.env", "ws/plain.txt", "ws/innocent.txt", "ws/.env.new", "ws/deep/er/secret-1.txt", "ws/other.txt"} {
+		e.path(p, "x")
+	}
+	for _, p := range []string{"ws/gitx/", "other/.git/", "other/deep/", "ws/deep2/", "ws/plaindir/"} {
+		e.path(p)
+	}
+	for _, c := range []struct {
+		name   string
+		op     uint32
+		p1, p2 string
+		flags  uint32
+		want   uint32
+	}{
+		{"rename a denied file to an innocent name", fsQRename, "ws/.env", "ws/innocent.txt", 0, ruleEnv},
+		{"rename an innocent file to a denied name", fsQRename, "ws/plain.txt", "ws/.env.new", 0, ruleEnv},
+		{"rename an innocent file", fsQRename, "ws/plain.txt", "ws/other.txt", 0, 0},
+		{"rename .git away", fsQRename, "ws/.git", "ws/gitx", 0, ruleHooks},
+		{"rename a directory to .git", fsQRename, "ws/plaindir", "other/.git", 0, ruleHooks},
+		{"exchange a directory with .git", fsQRename, "ws/plaindir", "other/.git", unix.RENAME_EXCHANGE, ruleHooks},
+		{"move a directory out of the workspace", fsQRename, "ws/deep", "other/deep", 0, ruleSecret},
+		{"move a directory within the workspace", fsQRename, "ws/deep", "ws/deep2", 0, 0},
+		{"rename an anchor", fsQRename, "home", "other/deep", 0, ruleSSH},
+		{"rename into a denied directory", fsQRename, "ws/plain.txt", "home/.ssh/id_rsa", 0, ruleSSH},
+		{"link a denied file", fsQLink, "home/.netrc", "ws/innocent.txt", 0, ruleNetrc},
+		{"link to a denied name", fsQLink, "ws/plain.txt", "ws/.env.new", 0, ruleEnv},
+		{"link innocent names", fsQLink, "ws/plain.txt", "ws/other.txt", 0, 0},
+		{"unlink a denied file", fsQUnlink, "ws/.env", "", 0, ruleEnv},
+		{"unlink a file below a write-only rule", fsQUnlink, "ws/.git/hooks/pre-commit", "", 0, ruleHooks},
+		{"unlink an innocent file", fsQUnlink, "ws/plain.txt", "", 0, 0},
+		{"rmdir an anchor", fsQRmdir, "home", "", 0, ruleSSH},
+		{"rmdir the directory of a below rule", fsQRmdir, "ws", "", 0, ruleSecret},
+		{"rmdir an innocent directory", fsQRmdir, "ws/plaindir", "", 0, 0},
+	} {
+		e.wantOp(c.name, c.op, c.p1, c.p2, c.flags, c.want)
+	}
+}
+
+// A denial reaches the ring buffer with the hook, the process, the
+// sandbox, the rule and the path.
+func TestFileEvents(t *testing.T) {
+	e := newFSEnv(t)
+	e.baseTree()
+	e.put(e.baseRules()...)
+	rd, err := e.h.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	e.path("ws/a/b/key.pem", "x")
+	e.op(fsQOpen, "ws/a/b/key.pem", "", 0, true)
+	e.op(fsQRename, "ws/.git", "ws/x", 0, true)
+	rd.SetDeadline(time.Now().Add(2 * time.Second))
+	for _, want := range []struct {
+		hook  Hook
+		rule  uint32
+		path  string
+		write bool
+	}{
+		{HookFileOpen, rulePem, filepath.Join(e.dir, "ws/a/b/key.pem"), false},
+		{HookRename, ruleHooks, filepath.Join(e.dir, "ws/.git"), true},
+	} {
+		ev, err := rd.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Hook != want.hook || ev.Rule != want.rule || ev.Path != want.path || ev.Write != want.write ||
+			ev.Action != Deny || ev.Reason != ReasonFile || ev.Cgroup != e.cg || ev.PID != uint32(os.Getpid()) || ev.Comm == "" {
+			t.Errorf("event %+v, want %+v", ev, want)
+		}
+	}
+}
+
+// The hooks find a task's sandbox from its cgroup: the sandbox's own, or an
+// ancestor's for a cgroup below it; nothing for a task elsewhere. The
+// iterator's output is read by a child in each cgroup, so that the walk
+// runs as that child, as the hooks would.
+func TestFileScope(t *testing.T) {
+	e := newFSEnv(t)
+	e.path("ws/.env", "secret")
+	root := kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-fs-test"))
+	sbx := kerneltest.Child(t, root, "sbx")
+	below := kerneltest.Child(t, sbx, "below")
+	stranger := kerneltest.Child(t, root, "stranger")
+	if err := e.h.Attach(root); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.h.Detach() })
+	cg, err := CgroupID(sbx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cg = cg
+	e.put(FileRule{Rule: 9, Tail: []string{".env*"}})
+	for _, c := range []struct {
+		dir   string
+		owner uint64
+	}{{sbx, cg}, {below, cg}, {stranger, 0}, {root, 0}, {"", 0}} {
+		a := e.askAs(c.dir, filepath.Join(e.dir, "ws/.env"))
+		if c.owner == 0 {
+			if a.Found != 0 {
+				t.Errorf("a task in %q has the rules of %d", c.dir, a.Owner)
+			}
+			continue
+		}
+		if a.Found == 0 || a.Owner != c.owner || a.Ret == 0 || a.Rule != 9 {
+			t.Errorf("a task in %s: %+v", c.dir, a.hooksFsAnswer)
+		}
+	}
+}
+
+// askAs runs a child in cgroup dir ("": this process's) that holds path
+// open as descriptor 4 and reads the fs_check_file iterator, asking about
+// its own sandbox.
+func (e *fsEnv) askAs(dir, path string) answer {
+	e.t.Helper()
+	target, err := os.Open(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer target.Close()
+	rd, done, err := e.h.askReader(hooksFsQuery{Scope: 1, Fd: 4, Op: fsQOpen})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer done()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PADDOCK_BPF_PROBE=fsread")
+	cmd.ExtraFiles = []*os.File{rd, target}
+	if dir != "" {
+		fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		e.t.Fatalf("child in %q: %v", dir, err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(out)))
+	if err != nil {
+		e.t.Fatalf("child in %q: %q", dir, out)
+	}
+	a, err := parseAnswer(b)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
 }

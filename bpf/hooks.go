@@ -160,10 +160,16 @@ func (h *Hooks) loadPrograms(spec *ebpf.CollectionSpec, opts ebpf.CollectionOpti
 // cgroup below it is then hooked. With a pin directory, each link is
 // pinned under pinDir/links, and a link already pinned there is updated
 // in place to the newly loaded program, so there is no moment without a
-// hook. Attach is all or nothing: on error, what it attached is detached.
+// hook. Attach is all or nothing for the socket hooks: on error, what it
+// attached is detached. The filesystem hooks (global LSM programs, scoped
+// to cgroupDir's subtree in the kernel) are attached after them; when they
+// cannot be, Attach still succeeds, and FileEnforcement says why.
 func (h *Hooks) Attach(cgroupDir string) error {
 	if len(h.links) > 0 {
 		return errors.New("bpf: already attached")
+	}
+	if err := h.setScope(cgroupDir); err != nil {
+		return err
 	}
 	var linksDir string
 	if h.dir != "" {
@@ -207,7 +213,7 @@ func (h *Hooks) Attach(cgroupDir string) error {
 	}
 	h.links = append(h.links, made...)
 	if h.objs.FsFileOpen != nil {
-		if err := h.attachLSM(cgroupDir, linksDir); err != nil {
+		if err := h.attachLSM(linksDir); err != nil {
 			h.lsmErr = fmt.Errorf("%w: %w", ErrNoBPFLSM, err)
 		} else {
 			h.lsmErr = nil
@@ -233,22 +239,27 @@ func (h *Hooks) lsmAttachments() []struct {
 	}
 }
 
-// attachLSM scopes the filesystem hooks to cgroupDir's subtree and
-// attaches them. LSM links are global and cannot be updated in place, so a
+// setScope limits the filesystem hooks to the tasks in cgroupDir's
+// subtree; every other task is let through after one helper call.
+func (h *Hooks) setScope(cgroupDir string) error {
+	fd, err := os.Open(cgroupDir)
+	if err != nil {
+		return fmt.Errorf("bpf: %w", err)
+	}
+	defer fd.Close()
+	if err := h.objs.FsScope.Put(uint32(0), uint32(fd.Fd())); err != nil {
+		return fmt.Errorf("bpf: setting the scope of the filesystem hooks: %w", err)
+	}
+	return nil
+}
+
+// attachLSM attaches the filesystem hooks. LSM links are global and cannot be updated in place, so a
 // link already pinned is replaced: the new one is attached and pinned
 // beside it first, then the old pin is removed (which releases the old
 // link) and the new pin renamed into its place. Both are attached for a
 // moment, never neither. Until every new link is attached the old ones
 // stay untouched.
-func (h *Hooks) attachLSM(cgroupDir, linksDir string) error {
-	fd, err := os.Open(cgroupDir)
-	if err != nil {
-		return err
-	}
-	defer fd.Close()
-	if err := h.objs.FsScope.Put(uint32(0), uint32(fd.Fd())); err != nil {
-		return fmt.Errorf("setting the scope of the filesystem hooks: %w", err)
-	}
+func (h *Hooks) attachLSM(linksDir string) error {
 	type pending struct {
 		l        link.Link
 		tmp, pin string

@@ -35,13 +35,14 @@ type hooksEvent struct {
 
 type hooksFsAnswer struct {
 	_         structs.HostLayout
+	Owner     uint64
+	Ns        uint64
+	Ret       int32
 	Found     uint32
-	Matched   uint32
 	Rule      uint32
 	Reason    uint32
 	PathLen   uint32
 	Truncated uint32
-	Ns        uint64
 }
 
 type hooksFsEvent struct {
@@ -80,6 +81,8 @@ type hooksFsInodeVal struct {
 	_          structs.HostLayout
 	Rule       uint32
 	Flags      uint32
+	PinRule    uint32
+	Pad        uint32
 	ParentBits uint64
 	BelowBits  uint64
 }
@@ -121,8 +124,14 @@ type hooksFsQuery struct {
 	Owner  uint64
 	Tgid   uint32
 	Fd     uint32
+	Fd2    uint32
+	Op     uint32
 	Write  uint32
+	Flags  uint32
 	Repeat uint32
+	Scope  uint32
+	Emit   uint32
+	Pad    uint32
 }
 
 type hooksOrig struct {

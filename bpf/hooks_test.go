@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"bufio"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -649,6 +650,12 @@ func probe(args []string) string {
 		}
 		name, _ := unix.Getsockname(fd)
 		return "ok " + saString(name)
+	case "fsread": // the filesystem tests' child: read descriptor 3 (fs_test.go)
+		b, err := io.ReadAll(os.NewFile(3, "iter"))
+		if err != nil {
+			return errno(err)
+		}
+		return hex.EncodeToString(b)
 	case "unix", "unixrel": // unix path | unixrel dir name
 		path := args[1]
 		if args[0] == "unixrel" {
