@@ -61,6 +61,8 @@ const (
 	HookRename
 	HookUnlink
 	HookRmdir
+	HookChmod
+	HookChown
 )
 
 var hookNames = [...]string{
@@ -70,10 +72,11 @@ var hookNames = [...]string{
 	HookFileOpen: "file_open", HookFileTruncate: "file_truncate", HookPathTruncate: "path_truncate",
 	HookMknod: "path_mknod", HookMkdir: "path_mkdir", HookSymlink: "path_symlink", HookLink: "path_link",
 	HookRename: "path_rename", HookUnlink: "path_unlink", HookRmdir: "path_rmdir",
+	HookChmod: "path_chmod", HookChown: "path_chown",
 }
 
 // File reports whether the hook is a filesystem (BPF-LSM) hook.
-func (h Hook) File() bool { return h >= HookFileOpen && h <= HookRmdir }
+func (h Hook) File() bool { return h >= HookFileOpen && h <= HookChown }
 
 func (h Hook) String() string {
 	if int(h) < len(hookNames) && h != 0 {

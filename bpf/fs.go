@@ -484,6 +484,17 @@ func compileRules(cg uint64, gen uint32, rules []FileRule) (*compiled, error) {
 	for i, cl := range classes {
 		p.Classes[i] = cl
 	}
+	for i := range int(p.Nglobs) {
+		g := &p.Globs[i]
+		for b := range 256 {
+			if g.Flags&globFirst == 0 || g.First == byte(b) {
+				p.GlobFirst[b] |= 1 << i
+			}
+			if g.Flags&globLast == 0 || g.Last == byte(b) {
+				p.GlobLast[b] |= 1 << i
+			}
+		}
+	}
 	return c, nil
 }
 

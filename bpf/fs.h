@@ -104,6 +104,10 @@ struct fs_policy {
 	__u64 key_filter[FS_FILTER_WORDS];      /* identities with an fs_inodes entry */
 	__u32 rule[FS_MAX_BITS];                /* the caller's rule of each automaton rule */
 	__u8 classes[FS_MAX_CLASSES][32];
+	/* The globs a name may match, by its first and by its last byte: a
+	 * name is tried against glob_first[first] & glob_last[last] only. */
+	__u16 glob_first[256];
+	__u16 glob_last[256];
 	struct fs_glob globs[FS_MAX_GLOBS];
 };
 
@@ -432,8 +436,7 @@ static long fs_glob_step(__u32 i, void *ctx)
 struct fs_gl {
 	struct fs_walk *w;
 	__u32 len;
-	__u32 n;
-	__u8 first, last, pad[6];
+	__u32 cand;              /* the globs to try */
 };
 
 /* One glob component against the name in s->name. */
@@ -441,14 +444,12 @@ static long fs_glob_one(__u32 i, void *ctx)
 {
 	struct fs_gl *c = ctx;
 	struct fs_policy *p = c->w->p;
-	if (i >= c->n)
+	if (!(c->cand >> i))
 		return 1;
+	if (!((c->cand >> i) & 1))
+		return 0;
 	const struct fs_glob *g = &p->globs[i & (FS_MAX_GLOBS - 1)];
 	if (c->len < g->minlen)
-		return 0;
-	if ((g->flags & FS_GLOB_FIRST) && g->first != c->first)
-		return 0;
-	if ((g->flags & FS_GLOB_LAST) && g->last != c->last)
 		return 0;
 	struct fs_gm m = { .g = g, .p = p, .name = c->w->s->name, .len = c->len, .n = g->n,
 			   .se = FS_NO_STAR, .ok = 1 };
@@ -463,8 +464,11 @@ static long fs_glob_one(__u32 i, void *ctx)
 static __always_inline void fs_globs(struct fs_walk *w, __u32 len, __u64 *adv)
 {
 	struct fs_scratch *s = w->s;
-	struct fs_gl c = { .w = w, .len = len, .n = w->p->nglobs, .first = s->name[0],
-			   .last = s->name[(len - 1) & FS_NAME_MAX] };
+	struct fs_policy *p = w->p;
+	struct fs_gl c = { .w = w, .len = len };
+	c.cand = p->glob_first[s->name[0]] & p->glob_last[s->name[(len - 1) & FS_NAME_MAX]];
+	if (!c.cand)
+		return;
 	s->adv[0] = s->adv[1] = s->adv[2] = s->adv[3] = 0;
 	bpf_loop(FS_MAX_GLOBS, fs_glob_one, &c, 0);
 	adv[0] |= s->adv[0];
@@ -486,6 +490,24 @@ static __always_inline void fs_lookup_name(struct fs_walk *w, struct fs_name_key
 	adv[3] |= v->bits[3];
 }
 
+/* fs_short_name copies a name kept inside its dentry (most are: up to 39
+ * bytes) with five plain loads, instead of a helper call. */
+static __always_inline int fs_short_name(struct dentry *d, const unsigned char *name, __u32 len, struct fs_scratch *s)
+{
+	if (!bpf_core_field_exists(d->d_shortname))
+		return 0;
+	if (len >= sizeof(d->d_shortname.string) || (const void *)name != (const void *)d->d_shortname.string)
+		return 0;
+	const __u64 *src = (const __u64 *)d->d_shortname.string;
+	__u64 *dst = (__u64 *)s->name;
+	dst[0] = src[0];
+	dst[1] = src[1];
+	dst[2] = src[2];
+	dst[3] = src[3];
+	dst[4] = src[4];
+	return 1;
+}
+
 /* fs_check_name matches the name of component d, whose parent is parent,
  * against the tails, and advances the automaton. */
 static __always_inline void fs_check_name(struct fs_walk *w, struct dentry *d, struct dentry *parent)
@@ -499,7 +521,7 @@ static __always_inline void fs_check_name(struct fs_walk *w, struct dentry *d, s
 		len = FS_NAME_MAX;
 	if (len == 0)
 		return;
-	if (bpf_probe_read_kernel_str(s->name, FS_NAME_MAX + 1, name) < 0) {
+	if (!fs_short_name(d, name, len, s) && bpf_probe_read_kernel_str(s->name, FS_NAME_MAX + 1, name) < 0) {
 		/* Unreadable: refuse rather than guess. */
 		fs_match(w, 0);
 		s->reason = R_FILE_LIMIT;
@@ -530,8 +552,7 @@ static __always_inline void fs_check_name(struct fs_walk *w, struct dentry *d, s
 		if (s->matched)
 			return;
 	}
-	if (p->nglobs)
-		fs_globs(w, len, adv);
+	fs_globs(w, len, adv);
 
 	__u64 act = w->active;
 	if (w->at_object)
@@ -1025,6 +1046,29 @@ int fs_path_rmdir(unsigned long long *ctx)
 		return ret;
 	FS_HOOK_BEGIN(1);
 	return fs_op(&w, FS_OP_REMOVE, HOOK_RMDIR, fs_addr(dentry), fs_addr(dir->mnt), 0, 0, 0, 0);
+}
+
+/* chmod(2), chown(2) and their relatives on a denied object are changes. */
+SEC("lsm/path_chmod")
+int fs_path_chmod(unsigned long long *ctx)
+{
+	const struct path *path = (void *)ctx[0];
+	int ret = ctx[2];
+	if (ret)
+		return ret;
+	FS_HOOK_BEGIN(1);
+	return fs_one(&w, HOOK_CHMOD, path->dentry, path->mnt);
+}
+
+SEC("lsm/path_chown")
+int fs_path_chown(unsigned long long *ctx)
+{
+	const struct path *path = (void *)ctx[0];
+	int ret = ctx[3];
+	if (ret)
+		return ret;
+	FS_HOOK_BEGIN(1);
+	return fs_one(&w, HOOK_CHOWN, path->dentry, path->mnt);
 }
 
 SEC("lsm/path_link")

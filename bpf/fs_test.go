@@ -100,13 +100,13 @@ func TestCompileLimits(t *testing.T) {
 // fsEnv is a loaded set of hooks with file rules for a made-up sandbox,
 // asked through CheckFile: the matcher on the real kernel, BPF-LSM or not.
 type fsEnv struct {
-	t   *testing.T
+	t   testing.TB
 	h   *Hooks
 	cg  uint64
 	dir string
 }
 
-func newFSEnv(t *testing.T) *fsEnv {
+func newFSEnv(t testing.TB) *fsEnv {
 	kerneltest.Privileged(t)
 	h, err := Load(kerneltest.PinDir(t))
 	if err != nil {

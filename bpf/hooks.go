@@ -119,12 +119,25 @@ func Load(pinDir string) (*Hooks, error) {
 		return nil, fmt.Errorf("bpf: loading the hooks: %w", err)
 	}
 	if err := h.loadPrograms(spec, opts, isLSM); err != nil {
-		h.lsmErr = fmt.Errorf("%w: loading the filesystem hooks: %w", ErrNoBPFLSM, err)
+		h.lsmErr = fmt.Errorf("%w: loading the filesystem hooks: %w%s", ErrNoBPFLSM, err, lsmHint(err))
 	}
 	if err := h.loadPrograms(spec, opts, isCheck); err != nil {
 		h.checkErr = fmt.Errorf("bpf: loading the fs_check_file iterator: %w", err)
 	}
 	return h, nil
+}
+
+// lsmHint explains the usual reasons a kernel refuses LSM programs.
+func lsmHint(err error) string {
+	if !errors.Is(err, os.ErrPermission) {
+		return ""
+	}
+	active := "unknown"
+	if b, err := os.ReadFile("/sys/kernel/security/lsm"); err == nil {
+		active = strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf(" (EPERM: the kernel refuses LSM programs; \"bpf\" must be among the active LSMs, here %s, "+
+		"and the kernel must allow BPF trampolines, which fentry programs need too)", active)
 }
 
 // loadPrograms loads the programs of spec that keep selects and assigns
@@ -235,7 +248,7 @@ func (h *Hooks) lsmAttachments() []struct {
 		{"fs_file_open", p.FsFileOpen}, {"fs_file_truncate", p.FsFileTruncate}, {"fs_path_truncate", p.FsPathTruncate},
 		{"fs_path_mknod", p.FsPathMknod}, {"fs_path_mkdir", p.FsPathMkdir}, {"fs_path_symlink", p.FsPathSymlink},
 		{"fs_path_link", p.FsPathLink}, {"fs_path_rename", p.FsPathRename}, {"fs_path_unlink", p.FsPathUnlink},
-		{"fs_path_rmdir", p.FsPathRmdir},
+		{"fs_path_rmdir", p.FsPathRmdir}, {"fs_path_chmod", p.FsPathChmod}, {"fs_path_chown", p.FsPathChown},
 	}
 }
 

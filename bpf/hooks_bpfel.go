@@ -116,6 +116,8 @@ type hooksFsPolicy struct {
 	KeyFilter  [16]uint64
 	Rule       [64]uint32
 	Classes    [8][32]uint8
+	GlobFirst  [256]uint16
+	GlobLast   [256]uint16
 	Globs      [16]hooksFsGlob
 }
 
@@ -211,6 +213,8 @@ const (
 	hooksProgFsCheckFile        = "fs_check_file"
 	hooksProgFsFileOpen         = "fs_file_open"
 	hooksProgFsFileTruncate     = "fs_file_truncate"
+	hooksProgFsPathChmod        = "fs_path_chmod"
+	hooksProgFsPathChown        = "fs_path_chown"
 	hooksProgFsPathLink         = "fs_path_link"
 	hooksProgFsPathMkdir        = "fs_path_mkdir"
 	hooksProgFsPathMknod        = "fs_path_mknod"
@@ -283,6 +287,8 @@ type hooksProgramSpecs struct {
 	FsCheckFile        *ebpf.ProgramSpec `ebpf:"fs_check_file"`
 	FsFileOpen         *ebpf.ProgramSpec `ebpf:"fs_file_open"`
 	FsFileTruncate     *ebpf.ProgramSpec `ebpf:"fs_file_truncate"`
+	FsPathChmod        *ebpf.ProgramSpec `ebpf:"fs_path_chmod"`
+	FsPathChown        *ebpf.ProgramSpec `ebpf:"fs_path_chown"`
 	FsPathLink         *ebpf.ProgramSpec `ebpf:"fs_path_link"`
 	FsPathMkdir        *ebpf.ProgramSpec `ebpf:"fs_path_mkdir"`
 	FsPathMknod        *ebpf.ProgramSpec `ebpf:"fs_path_mknod"`
@@ -407,6 +413,8 @@ type hooksPrograms struct {
 	FsCheckFile        *ebpf.Program `ebpf:"fs_check_file"`
 	FsFileOpen         *ebpf.Program `ebpf:"fs_file_open"`
 	FsFileTruncate     *ebpf.Program `ebpf:"fs_file_truncate"`
+	FsPathChmod        *ebpf.Program `ebpf:"fs_path_chmod"`
+	FsPathChown        *ebpf.Program `ebpf:"fs_path_chown"`
 	FsPathLink         *ebpf.Program `ebpf:"fs_path_link"`
 	FsPathMkdir        *ebpf.Program `ebpf:"fs_path_mkdir"`
 	FsPathMknod        *ebpf.Program `ebpf:"fs_path_mknod"`
@@ -436,6 +444,8 @@ func (p *hooksPrograms) Close() error {
 		p.FsCheckFile,
 		p.FsFileOpen,
 		p.FsFileTruncate,
+		p.FsPathChmod,
+		p.FsPathChown,
 		p.FsPathLink,
 		p.FsPathMkdir,
 		p.FsPathMknod,

@@ -650,6 +650,8 @@ func probe(args []string) string {
 		}
 		name, _ := unix.Getsockname(fd)
 		return "ok " + saString(name)
+	case "fs": // the filesystem tests' child (fs_lsm_test.go)
+		return fsProbe(args[1:])
 	case "fsread": // the filesystem tests' child: read descriptor 3 (fs_test.go)
 		b, err := io.ReadAll(os.NewFile(3, "iter"))
 		if err != nil {
