@@ -498,6 +498,14 @@ func compileRules(cg uint64, gen uint32, rules []FileRule) (*compiled, error) {
 	return c, nil
 }
 
+// ValidateFileRules reports whether rules fit what the hooks hold for one
+// sandbox (components, globs, classes, automaton rules), naming the first
+// rule that does not.
+func ValidateFileRules(rules []FileRule) error {
+	_, err := compileRules(0, 1, rules)
+	return err
+}
+
 // PutFileRules installs the file rules of the sandbox whose cgroup id is
 // cg (they apply to its descendant cgroups too), or replaces them. The new
 // rules' entries are written first, under a new generation, then the

@@ -130,12 +130,15 @@ func (h *Hooks) PutSandbox(cg uint64, id uint32, p Policy) error {
 	return nil
 }
 
-// DeleteSandbox removes a sandbox's policy: its cgroup is refused
-// everything from then on.
+// DeleteSandbox removes a sandbox's policy: its cgroup is refused every
+// socket operation from then on. Its file rules (PutFileRules) go too.
 func (h *Hooks) DeleteSandbox(cg uint64) error {
 	m := &h.objs.hooksMaps
 	if err := m.Sandboxes.Delete(cg); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("bpf: deleting sandbox: %w", err)
+	}
+	if err := h.DeleteFileRules(cg); err != nil {
+		return err
 	}
 	old := h.keysOf(cg)
 	for _, k := range old.ports {
