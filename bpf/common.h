@@ -1,5 +1,6 @@
-/* Shared definitions of Paddock's cgroup socket hooks: maps, the event
- * record, and the small helpers every hook family uses.
+/* Shared definitions of Paddock's hooks (the cgroup socket hooks, and the
+ * BPF-LSM filesystem hooks of fs.h): maps, the event record, and the small
+ * helpers every hook family uses.
  *
  * Policy lives in maps keyed by the cgroup id of the calling task. The
  * programs are attached once to the root of Paddock's cgroup subtree, so a

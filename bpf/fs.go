@@ -516,6 +516,8 @@ func ValidateFileRules(rules []FileRule) error {
 // When no filesystem hook is attached the rules are still written (and
 // CheckFile answers from them), and the error wraps ErrNotEnforced.
 func (h *Hooks) PutFileRules(cg uint64, rules []FileRule) error {
+	h.fsMu.Lock()
+	defer h.fsMu.Unlock()
 	m := &h.objs.hooksMaps
 	var old hooksFsPolicy
 	gen := uint32(1)
@@ -567,6 +569,8 @@ func (h *Hooks) PutFileRules(cg uint64, rules []FileRule) error {
 // DeleteFileRules removes the file rules of the sandbox whose cgroup id is
 // cg: its processes are no longer refused anything by them.
 func (h *Hooks) DeleteFileRules(cg uint64) error {
+	h.fsMu.Lock()
+	defer h.fsMu.Unlock()
 	if err := h.objs.FsPolicies.Delete(cg); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("bpf: deleting file rules: %w", err)
 	}

@@ -1,21 +1,36 @@
 /* Filesystem deny rules, enforced by BPF-LSM programs (DESIGN.md D5).
  *
- * The programs are global LSM programs (every task runs them); the first
- * thing each does is ask whether the task is below the cgroup the hooks
- * are attached to (fs_scope), which costs a few nanoseconds and lets every
- * other task through. A task below it is in a sandbox when its cgroup, or
- * an ancestor of it, has an entry in fs_policies: descendant cgroups of a
- * sandbox get the sandbox's rules.
+ * The programs are global LSM programs (BPF_LSM_MAC: every task runs
+ * them). lsm_cgroup programs would scope themselves, but the kernel has
+ * ten lsm_cgroup hook slots for the whole system and these are twelve
+ * hooks. So the first thing each program does is ask whether the task is
+ * below the cgroup the hooks are attached to (fs_scope), one helper call
+ * that lets every other task through. A task below it is in a sandbox when
+ * its cgroup, or an ancestor of it, has an entry in fs_policies:
+ * descendant cgroups of a sandbox get the sandbox's rules.
+ *
+ * Hooks. The path hooks (security_path_*), not the inode ones, because
+ * they carry the vfsmount, without which a walk cannot cross a mount
+ * point: file_open (read, write, exec, O_TRUNC; reopening through
+ * /proc/self/fd lands here too), file_truncate (ftruncate, O_TRUNC),
+ * path_truncate (truncate), path_mknod (O_CREAT of a new file goes through
+ * may_o_create to it; mknod, mkfifo), path_mkdir, path_symlink (the new
+ * name), path_link and path_rename (both names), path_unlink, path_rmdir,
+ * path_chmod, path_chown.
  *
  * Matching never uses path strings. It walks the object's dentry chain
- * upwards, as d_path does (crossing mount points to where a mount is
- * mounted), and at each dentry compares:
+ * upwards, as d_path does (at a mount's root it goes on from the mount
+ * point, whose name is the one the path shows), and at each dentry
+ * compares:
  *
  *   - its identity (s_dev, i_ino) against fs_inodes: an existing object
  *     denied with everything below it (a literal rule such as ~/.ssh). An
  *     identity survives renames of the object and of its ancestors, and is
  *     the same under every name: a hard link, a bind mount, another mount
- *     namespace, /proc/self/fd, /proc/PID/root all reach the same inode;
+ *     namespace, /proc/self/fd, /proc/PID/root all reach the same inode.
+ *     Above the root of a bind mount of a subdirectory, the walk also
+ *     follows the bound directory's real ancestors for identities only,
+ *     so a bind mount of something inside ~/.ssh is denied;
  *
  *   - its name against the rules' last components (the "tail"): literal
  *     names by a 64-bit hash in fs_names, glob components ('*', '?',
@@ -35,7 +50,10 @@
  * fs_event to the ring buffer.
  *
  * The walk is bounded (FS_WALK_MAX dentries, mount crossings included);
- * a path deeper than that is refused, never let through unchecked. */
+ * a path deeper than that is refused, never let through unchecked. The walk
+ * and the event path are global BPF functions, verified once whatever
+ * calls them; the fs_check_file iterator runs the same operations, so the
+ * matcher can be asked and tested where BPF-LSM cannot be loaded. */
 #pragma once
 
 #include "common.h"
@@ -198,7 +216,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 18); /* allocated as used */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct fs_name_key);
 	__type(value, struct fs_name_val);
@@ -206,7 +224,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 18);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct fs_inode_key);
 	__type(value, struct fs_inode_val);

@@ -43,6 +43,7 @@ type Hooks struct {
 	// checkErr says why the fs_check_file iterator did not load.
 	checkErr error
 	checkMu  sync.Mutex // one CheckFile question at a time
+	fsMu     sync.Mutex // one change of file rules at a time
 }
 
 // attachments lists each program with its attach point. The order is the
