@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/paddock-sh/paddock/internal/kerneltest"
 )
 
 // benchRules are 22 rules shaped like the base policy's: credential
@@ -94,11 +96,7 @@ func BenchmarkFileOpen(b *testing.B) {
 	e := newLSMEnv(b)
 	file := e.path("ws/src/pkg/module/file.go", "package module")
 	rules := e.benchRules()
-	bare := e.sbx + "-bare"
-	if err := os.Mkdir(bare, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	defer os.Remove(bare)
+	bare := kerneltest.Child(b, e.root, "bare")
 	bareID, err := CgroupID(bare)
 	if err != nil {
 		b.Fatal(err)

@@ -26,7 +26,7 @@ import (
 // BPF-LSM programs (FileEnforcement says why).
 type lsmEnv struct {
 	*fsEnv
-	sbx, below, stranger string
+	root, sbx, below, stranger string
 
 	mu     sync.Mutex
 	events []Event
@@ -36,11 +36,11 @@ const ruleRC = 20
 
 func newLSMEnv(t testing.TB) *lsmEnv {
 	e := &lsmEnv{fsEnv: newFSEnv(t)}
-	root := kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-lsm-test"))
-	e.sbx = kerneltest.Child(t, root, "sbx")
+	e.root = kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-lsm-test"))
+	e.sbx = kerneltest.Child(t, e.root, "sbx")
 	e.below = kerneltest.Child(t, e.sbx, "below")
-	e.stranger = kerneltest.Child(t, root, "stranger")
-	if err := e.h.Attach(root); err != nil {
+	e.stranger = kerneltest.Child(t, e.root, "stranger")
+	if err := e.h.Attach(e.root); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.h.Detach() })
