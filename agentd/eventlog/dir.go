@@ -114,6 +114,11 @@ func (d *dir) open(name string, flags int, perm uint32) (*os.File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("eventlog: segment %s %w", name, err)
 	}
+	// A regular file: plain blocking I/O from here.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fcntl", Path: name, Err: err}
+	}
 	return os.NewFile(uintptr(fd), name), nil
 }
 

@@ -39,11 +39,18 @@
 //
 // Open scans the newest segment. Bytes after the last frame whose header
 // verifies (a write torn by a crash, zeros from a lost block) are
-// truncated, and appending resumes with the following seq. Older segments
-// are not scanned at Open; their damage is found by whoever reads them.
+// truncated, and appending resumes with the following seq. Damage before
+// that frame is left for readers to report. Older segments are not
+// scanned at Open; their damage is found by whoever reads them.
 //
 // # Guarantees
 //
+//   - Append writes each record with one write(2) (pwrite at the end of
+//     the active segment); AppendBatch writes a batch with one write(2)
+//     per segment it lands in. A failed write is truncated away and its
+//     seqs are not used. After a failed fsync Append fails for good: the
+//     kernel may have dropped the pages, and the file no longer says what
+//     the log believes.
 //   - A record is visible to subscribers once its write(2) has returned.
 //     It is durable once fsync has returned: the active segment is synced
 //     every Options.SyncInterval (default 200 ms) while it has unsynced
@@ -57,11 +64,13 @@
 //     new segment fit. A subscriber still reading a removed segment keeps
 //     its blocks allocated until it moves on.
 //   - A subscriber receives, for every seq after its starting point, either
-//     the record or a Gap that covers it, in order, with no duplicates.
-//     Gaps say why: records removed by rotation (CauseRotated), a Drop
-//     subscriber's full queue (CauseSlow), or frames that failed their
-//     checksums (CauseCorrupt). A record whose checksum fails is never
-//     returned.
+//     the record or a Gap that covers it, in order, with no duplicates,
+//     across the switch from disk to live records. Gaps say why: records
+//     removed by rotation (CauseRotated), a Drop subscriber's full queue
+//     (CauseSlow), or frames that failed their checksums, or a segment
+//     that went missing (CauseCorrupt); they carry the exact seq range. A
+//     record whose checksums fail is never returned. Every Record's Seq,
+//     a Gap's included, is a cursor to resume from.
 //   - Append never waits for subscribers. A Block subscriber that falls
 //     behind the in-memory cache reads the segments like a cursor; only
 //     records removed by rotation are lost to it. A Drop subscriber has a
@@ -71,7 +80,8 @@
 // # Memory
 //
 // The log holds at most Options.CacheBytes of recent payloads (default
-// 4 MiB) plus 40 bytes for each of at most 8192 cached records. A Drop
+// 4 MiB) plus 40 bytes for each of at most 8192 cached records; a cached
+// record keeps the buffer of the AppendBatch call it came in. A live Drop
 // subscriber holds at most its queue length of records (at most 65536). A
 // Block subscriber reading from disk holds one read buffer of 64 KiB, or
 // one frame if that is larger, and the records of the current batch (at

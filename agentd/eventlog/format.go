@@ -107,7 +107,10 @@ type segReader struct {
 	off     int64  // where the next frame is expected
 	prevSeq uint64 // seq of the last frame whose header verified
 	prevEnd int64  // offset just past that frame
-	hardEnd int64  // a short read showed the file ends here
+	// err is the first read error other than EOF. What the reader said
+	// after it is not to be trusted: bytes it could not read are not
+	// damaged bytes.
+	err error
 
 	buf    []byte
 	bufOff int64
@@ -117,13 +120,13 @@ type segReader struct {
 }
 
 func newSegReader(src io.ReaderAt, first uint64) *segReader {
-	return &segReader{src: src, first: first, prevSeq: first - 1, hardEnd: 1<<63 - 1}
+	return &segReader{src: src, first: first, prevSeq: first - 1}
 }
 
-// window returns up to n bytes of the file from off, not past limit. The
-// slice aliases the reader's buffer and is valid until the next call.
+// window returns up to n bytes of the file from off, not past limit; fewer
+// if the file ends first. The slice aliases the reader's buffer and is
+// valid until the next call.
 func (r *segReader) window(off int64, n int, limit int64) []byte {
-	limit = min(limit, r.hardEnd)
 	if off >= limit {
 		return nil
 	}
@@ -144,13 +147,10 @@ func (r *segReader) window(off int64, n int, limit int64) []byte {
 		b = make([]byte, want)
 	}
 	k, err := r.src.ReadAt(b, off)
-	if k < len(b) {
-		// The file is shorter than the caller believed, or unreadable
-		// from here: treat what was read as its end.
-		_ = err
-		r.hardEnd = off + int64(k)
-		b = b[:k]
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
 	}
+	b = b[:k]
 	r.buf, r.bufOff = b, off
 	if n > k {
 		n = k
@@ -176,7 +176,7 @@ func (r *segReader) at(off, limit int64) (frame, status) {
 	}
 	size := headerSize + h.n
 	end := off + int64(size)
-	if end > min(limit, r.hardEnd) {
+	if end > limit {
 		return frame{}, stCut
 	}
 	w := r.window(off, size, limit)
@@ -198,8 +198,7 @@ func (r *segReader) at(off, limit int64) (frame, status) {
 // completely.
 func (r *segReader) next(limit int64) (frame, bool) {
 	for {
-		lim := min(limit, r.hardEnd)
-		if r.off >= lim {
+		if r.off >= limit {
 			return frame{}, false
 		}
 		f, st := r.at(r.off, limit)
@@ -210,12 +209,12 @@ func (r *segReader) next(limit int64) (frame, bool) {
 		case stCut:
 			// Nothing that verifies can start inside this frame's
 			// declared extent without being part of it: stop here.
-			r.off = lim
+			r.off = limit
 			return frame{}, false
 		}
 		c, found := r.resync(r.off+1, limit)
 		if !found {
-			r.off = lim
+			r.off = limit
 			return frame{}, false
 		}
 		r.off = c
@@ -225,7 +224,7 @@ func (r *segReader) next(limit int64) (frame, bool) {
 // resync finds the first offset at or after from where a whole frame
 // verifies.
 func (r *segReader) resync(from, limit int64) (int64, bool) {
-	for from+headerSize <= min(limit, r.hardEnd) {
+	for from+headerSize <= limit {
 		w := r.window(from, readChunk, limit)
 		i := bytes.Index(w, frameStart)
 		if i < 0 {
@@ -248,12 +247,17 @@ func (r *segReader) resync(from, limit int64) (int64, bool) {
 // recoverSegment reads a whole segment and returns the seq of its last
 // frame whose header verified (first-1 if none) and the offset just past
 // that frame, where appending resumes.
-func recoverSegment(src io.ReaderAt, first uint64, size int64) (last uint64, end int64) {
+func recoverSegment(src io.ReaderAt, first uint64, size int64) (last uint64, end int64, err error) {
 	r := newSegReader(src, first)
 	r.reuse = true
 	for {
-		if _, ok := r.next(size); !ok {
-			return r.prevSeq, r.prevEnd
+		_, ok := r.next(size)
+		if r.err != nil {
+			// Never truncate what could not be read.
+			return 0, 0, r.err
+		}
+		if !ok {
+			return r.prevSeq, r.prevEnd, nil
 		}
 	}
 }

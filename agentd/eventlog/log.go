@@ -156,10 +156,12 @@ type Log struct {
 	syncErr  atomic.Pointer[error]
 }
 
-// Open opens the log in dir, creating dir (mode 0700) if it is missing,
-// and recovers the seq from the newest segment. dir must be owned by the
-// caller's effective uid and not writable by group or others; neither it
-// nor any file in it is reached through a symlink.
+// Open opens the log in the directory path, creating it (mode 0700) if it
+// is missing, and recovers the seq from the newest segment. The directory
+// must be owned by the caller's effective uid and not writable by group or
+// others; neither it nor any file in it is reached through a symlink, and
+// every segment must be a regular file with the same owner and no write
+// permission for others.
 func Open(path string, opts Options) (*Log, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -223,7 +225,10 @@ func (l *Log) recover() error {
 		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 			return fmt.Errorf("eventlog: %w", err)
 		}
-		last, end := recoverSegment(f, act.first, st.Size)
+		last, end, err := recoverSegment(f, act.first, st.Size)
+		if err != nil {
+			return fmt.Errorf("eventlog: reading %s: %w", f.Name(), err)
+		}
 		if end < st.Size {
 			if err := f.Truncate(end); err != nil {
 				return fmt.Errorf("eventlog: truncating the torn tail of %s: %w", f.Name(), err)
@@ -272,9 +277,29 @@ func (l *Log) retainLocked() []uint64 {
 // Append adds a record and returns its seq. The record is copied.
 func (l *Log) Append(rec []byte) (uint64, error) {
 	if len(rec) > l.maxRec {
-		return 0, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(rec), l.maxRec)
+		return 0, l.tooLarge(len(rec))
 	}
-	return l.append(kindData, rec, nil)
+	first, _, err := l.append([]entry{{payload: rec}})
+	return first, err
+}
+
+// AppendBatch adds records with consecutive seqs from first, writing them
+// with one write(2) per segment they land in, and returns first and how
+// many it added: all of them, or fewer with an error. The records are
+// copied.
+func (l *Log) AppendBatch(recs [][]byte) (first uint64, n int, err error) {
+	es := make([]entry, len(recs))
+	for i, r := range recs {
+		if len(r) > l.maxRec {
+			return 0, 0, l.tooLarge(len(r))
+		}
+		es[i].payload = r
+	}
+	return l.append(es)
+}
+
+func (l *Log) tooLarge(n int) error {
+	return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n, l.maxRec)
 }
 
 // AppendGap records that count events were lost before they reached the
@@ -284,62 +309,114 @@ func (l *Log) AppendGap(count uint64, cause string) (uint64, error) {
 	if cause == "" || len(cause) > MaxCauseLen {
 		return 0, fmt.Errorf("eventlog: a gap cause must be 1 to %d bytes", MaxCauseLen)
 	}
-	return l.append(kindGap, gapPayload(count, cause), &Gap{Count: count, Cause: cause})
+	e := entry{payload: gapPayload(count, cause), gap: &Gap{Count: count, Cause: cause}}
+	first, _, err := l.append([]entry{e})
+	return first, err
 }
 
-func (l *Log) append(kind byte, payload []byte, gap *Gap) (uint64, error) {
-	// One allocation per record: the file gets the frame, the cache and
-	// subscribers share its payload.
-	frame := make([]byte, headerSize+len(payload))
+// entry is a record on its way in.
+type entry struct {
+	payload []byte
+	gap     *Gap // a marker
+	end     int  // of its frame in the batch buffer
+}
+
+func (l *Log) append(es []entry) (first uint64, n int, err error) {
+	if len(es) == 0 {
+		return 0, 0, nil
+	}
+	// One allocation per batch: the file gets the frames, the cache and
+	// subscribers share their payloads.
+	size := 0
+	for i := range es {
+		size += headerSize + len(es[i].payload)
+		es[i].end = size
+	}
+	buf := make([]byte, size)
+
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.werr != nil {
-		return 0, l.werr
+		return 0, 0, l.werr
 	}
 	if p := l.syncErr.Load(); p != nil {
 		// After a failed fsync the kernel may have dropped dirty pages:
 		// the file no longer says what we think it does.
 		l.werr = fmt.Errorf("eventlog: an earlier fsync failed: %w", *p)
-		return 0, l.werr
+		return 0, 0, l.werr
 	}
-	seq := l.nextSeq
+	first = l.nextSeq
 	now := time.Now().UnixNano()
-	putFrame(frame, kind, seq, now, payload)
-	if l.f == nil || (l.size > 0 && l.size+int64(len(frame)) > l.opts.SegmentBytes) {
-		if err := l.rotate(seq); err != nil {
-			return 0, err
+	start := 0
+	for i := range es {
+		kind := byte(kindData)
+		if es[i].gap != nil {
+			kind = kindGap
 		}
+		putFrame(buf[start:es[i].end], kind, first+uint64(i), now, es[i].payload)
+		start = es[i].end
 	}
-	if _, err := l.f.WriteAt(frame, l.size); err != nil {
-		// Undo a partial write so the next frame starts where readers
-		// expect it.
-		if terr := l.f.Truncate(l.size); terr != nil {
-			l.werr = fmt.Errorf("eventlog: cannot undo a failed write (%v): %w", err, terr)
-		}
-		return 0, fmt.Errorf("eventlog: %w", err)
-	}
-	l.size += int64(len(frame))
-	l.nextSeq++
-	l.dirty = true
 
-	l.mu.Lock()
-	l.last = seq
-	l.segs[len(l.segs)-1].size = l.size
-	l.bytes += int64(len(frame))
-	e := ringEnt{data: frame[headerSize:], t: now, gap: gap}
-	if gap != nil {
-		e.data = nil
+	for n < len(es) {
+		seq := first + uint64(n)
+		start := 0
+		if n > 0 {
+			start = es[n-1].end
+		}
+		if l.f == nil || (l.size > 0 && l.size+int64(es[n].end-start) > l.opts.SegmentBytes) {
+			if err := l.rotate(seq); err != nil {
+				return first, n, err
+			}
+		}
+		// As many frames as fit in this segment; at least one, which
+		// fits in an empty segment by the size limit.
+		j := n + 1
+		for j < len(es) && l.size+int64(es[j].end-start) <= l.opts.SegmentBytes {
+			j++
+		}
+		end := es[j-1].end
+		if _, err := l.f.WriteAt(buf[start:end], l.size); err != nil {
+			// Undo a partial write so the next frame starts where
+			// readers expect it.
+			if terr := l.f.Truncate(l.size); terr != nil {
+				l.werr = fmt.Errorf("eventlog: cannot undo a failed write (%v): %w", err, terr)
+			}
+			return first, n, fmt.Errorf("eventlog: %w", err)
+		}
+		l.size += int64(end - start)
+		l.nextSeq += uint64(j - n)
+		l.dirty = true
+		l.publish(es[n:j], buf[start:end], seq, now)
+		n = j
 	}
-	l.ring.push(e)
-	for _, s := range l.drops {
-		s.pushLocked(seq, &e)
+	return first, n, nil
+}
+
+// publish makes frames just written visible to subscribers. Called with
+// wmu held.
+func (l *Log) publish(es []entry, frames []byte, seq uint64, now int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.last = seq + uint64(len(es)) - 1
+	l.segs[len(l.segs)-1].size = l.size
+	l.bytes += int64(len(frames))
+	off := 0
+	for i := range es {
+		e := ringEnt{t: now, gap: es[i].gap}
+		size := headerSize + len(es[i].payload)
+		if e.gap == nil {
+			e.data = frames[off+headerSize : off+size : off+size]
+		}
+		off += size
+		l.ring.push(e)
+		for _, s := range l.drops {
+			s.pushLocked(seq+uint64(i), &e)
+		}
 	}
 	if l.wake != nil {
 		close(l.wake)
 		l.wake = nil
 	}
-	l.mu.Unlock()
-	return seq, nil
 }
 
 // rotate starts a new segment for seq, hands the full one to the syncer
@@ -427,17 +504,20 @@ func (l *Log) syncLoop() {
 // Close syncs and closes the log. Subscribers' Next returns ErrClosed.
 func (l *Log) Close() error {
 	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if errors.Is(l.werr, ErrClosed) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		l.wmu.Unlock()
 		return ErrClosed
 	}
-	l.werr = ErrClosed
-
-	l.mu.Lock()
 	l.closed = true
 	close(l.done)
 	l.mu.Unlock()
+	// From here Append fails without touching l.f.
+	l.werr = ErrClosed
+	l.wmu.Unlock()
 
+	// Not under wmu: the syncer takes it.
 	close(l.stopSync)
 	<-l.syncDone
 	var err error

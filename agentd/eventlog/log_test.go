@@ -142,6 +142,43 @@ func TestRefuseTooLarge(t *testing.T) {
 	}
 }
 
+func TestAppendBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	opts := Options{SegmentBytes: 4096, MaxBytes: 1 << 20}
+	l := openT(t, path, opts)
+	drop := l.Subscribe(0, Drop, 1000)
+	defer drop.Close()
+	batch := func(from, n int) [][]byte {
+		var recs [][]byte
+		for i := from; i < from+n; i++ {
+			recs = append(recs, payload(i))
+		}
+		return recs
+	}
+	first, n, err := l.AppendBatch(batch(1, 100)) // spans several segments
+	if err != nil || first != 1 || n != 100 {
+		t.Fatalf("AppendBatch = %d, %d, %v", first, n, err)
+	}
+	if st := l.Stats(); st.Segments < 2 || st.Last != 100 {
+		t.Fatalf("stats %+v", st)
+	}
+	tooBig := append(batch(101, 2), make([]byte, 4096))
+	if _, n, err := l.AppendBatch(tooBig); !errors.Is(err, ErrTooLarge) || n != 0 || l.Stats().Last != 100 {
+		t.Fatalf("AppendBatch with a record too large: %d, %v", n, err)
+	}
+	if _, n, err := l.AppendBatch(nil); n != 0 || err != nil {
+		t.Fatalf("empty AppendBatch: %d, %v", n, err)
+	}
+	appendN(t, l, 101, 1)
+	expectRecords(t, readUntil(t, drop, 101), 1, 101)
+	l.Close()
+
+	l = openT(t, path, opts)
+	s := l.Subscribe(0, Block, 0)
+	defer s.Close()
+	expectRecords(t, readUntil(t, s, 101), 1, 101)
+}
+
 func TestRestartKeepsSeq(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
 	opts := Options{SegmentBytes: 4096, MaxBytes: 1 << 20}
@@ -253,6 +290,32 @@ func TestClose(t *testing.T) {
 	s2.Close()
 	if n := l.Stats().Subscribers; n != 0 {
 		t.Errorf("%d subscribers after closing them", n)
+	}
+}
+
+// TestCloseWhileSyncing closes logs while their syncer is busy.
+func TestCloseWhileSyncing(t *testing.T) {
+	base := t.TempDir()
+	for i := range 200 {
+		l, err := Open(filepath.Join(base, fmt.Sprint(i)), Options{SyncInterval: time.Microsecond, SegmentBytes: 4096, MaxBytes: 8192})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range i % 50 {
+			if _, err := l.Append(payload(j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan error)
+		go func() { done <- l.Close() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close hangs")
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -36,7 +37,9 @@ const (
 )
 
 // Sub is a subscription. Next must not be called concurrently with
-// itself; Close may be called at any time, from any goroutine.
+// itself; Close may be called at any time, from any goroutine. Close a
+// Sub that is no longer read: a live Drop subscriber costs every Append a
+// queue push.
 type Sub struct {
 	l     *Log
 	mode  Mode
@@ -70,8 +73,9 @@ type qent struct {
 // Subscribe streams the records with seq > since: first those on disk,
 // then new ones as they are appended. since 0 means from the oldest
 // retained record; a since beyond the newest waits for seq since+1.
-// queue is a Drop subscriber's queue length (default 1024, at most
-// 65536); Block subscribers ignore it.
+// A Drop subscriber reads history like a Block one and switches to its
+// queue once caught up. queue is its length (default 1024, at most
+// 65536); Block subscribers ignore it. A Mode other than Drop is Block.
 func (l *Log) Subscribe(since uint64, mode Mode, queue int) *Sub {
 	if queue <= 0 {
 		queue = defaultQueue
@@ -322,6 +326,12 @@ func (s *Sub) readDisk(p plan) error {
 	}
 	for n := 0; n < batchMax && s.next < p.ringFirst; {
 		fr, ok := s.rd.next(limit)
+		if err := s.rd.err; err != nil {
+			// Not a loss: the cursor stays, and the next call reopens
+			// the segment and tries again.
+			s.closeReader()
+			return fmt.Errorf("eventlog: reading segment %s: %w", segName(p.first), err)
+		}
 		if !ok || fr.seq > p.last {
 			s.exhausted(p)
 			return nil
@@ -335,7 +345,10 @@ func (s *Sub) readDisk(p plan) error {
 			s.addGap(s.next, to, CauseCorrupt)
 			s.next = to + 1
 			if s.next < fr.seq {
-				break // the cache has the rest
+				// The cache has the rest, fr included. Should it move
+				// on first, a fresh cursor will find fr again.
+				s.closeReader()
+				break
 			}
 		}
 		if fr.bad {
