@@ -58,6 +58,7 @@ type Daemon struct {
 	logger     *slog.Logger
 	cgroup2    string // the cgroup2 mount
 	cgroupRoot string
+	subtree    string // cgroupRoot as /proc/PID/cgroup writes it: relative to cgroup2, with a leading /
 	hub        *egress.Hub
 	pipe       *pipeline
 	sbx        *sandboxes
@@ -118,6 +119,11 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	if err := rootDir(d.cgroupRoot, 0o755); err != nil {
 		return nil, err
 	}
+	rel, err := filepath.Rel(d.cgroup2, d.cgroupRoot)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return nil, fmt.Errorf("cgroup root %s is not below the cgroup2 mount %s", d.cgroupRoot, d.cgroup2)
+	}
+	d.subtree = "/" + rel
 
 	d.metrics = newMetrics()
 	if d.pipe, err = openPipeline(d, filepath.Join(cfg.StateDir, "events")); err != nil {
@@ -228,20 +234,6 @@ func rootDir(dir string, mode os.FileMode) error {
 }
 
 func fileUID(st os.FileInfo) uint32 { return st.Sys().(*syscall.Stat_t).Uid }
-
-// procCgroup reads the cgroup2 path of pid.
-func procCgroup(pid int) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(l, "0::"); ok {
-			return p, nil
-		}
-	}
-	return "", errors.New("no cgroup2 entry")
-}
 
 // tree lists pid and its descendants, from /proc's children lists.
 func tree(pid int) []int {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,25 +283,16 @@ func matches(f *apiv1.Filter, ev *apiv1.Event) bool {
 	if f == nil {
 		return true
 	}
-	if ids := f.GetSandboxIds(); len(ids) > 0 && !contains(ids, ev.SandboxId) {
+	if ids := f.GetSandboxIds(); len(ids) > 0 && !slices.Contains(ids, ev.SandboxId) {
 		return false
 	}
-	if ls := f.GetLayers(); len(ls) > 0 && !contains(ls, ev.Layer) {
+	if ls := f.GetLayers(); len(ls) > 0 && !slices.Contains(ls, ev.Layer) {
 		return false
 	}
-	if as := f.GetActions(); len(as) > 0 && !contains(as, ev.Action) {
+	if as := f.GetActions(); len(as) > 0 && !slices.Contains(as, ev.Action) {
 		return false
 	}
 	return true
-}
-
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (svc *eventService) Subscribe(req *apiv1.SubscribeRequest, stream grpc.ServerStreamingServer[apiv1.Event]) error {

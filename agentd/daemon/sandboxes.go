@@ -425,11 +425,11 @@ func (svc *sandboxService) Attach(ctx context.Context, req *apiv1.AttachRequest)
 	if owner := fileUID(st); cr.UID != 0 && owner != cr.UID {
 		return nil, status.Errorf(codes.PermissionDenied, "process %d belongs to uid %d", pid, owner)
 	}
-	cg, err := procCgroup(pid)
+	cg, err := peer.CgroupOf(pid)
 	if err != nil {
 		return nil, status.Errorf(codes.NotFound, "process %d: %v", pid, err)
 	}
-	if peer.Under(cg, s2rel(svc.s.d)) {
+	if peer.Under(cg, svc.s.d.subtree) {
 		return nil, status.Errorf(codes.FailedPrecondition, "process %d is already in a sandbox", pid)
 	}
 	b, err := policyOf(req.GetBundle(), req.GetSource())
@@ -450,9 +450,4 @@ func (svc *sandboxService) Attach(ctx context.Context, req *apiv1.AttachRequest)
 	}
 	svc.s.d.lifecycle(r, "attached", fmt.Sprintf("process tree of pid %d, by uid %d; network layer only: sockets it opened before stay outside", pid, cr.UID))
 	return svc.s.proto(r), nil
-}
-
-func s2rel(d *Daemon) string {
-	rel, _ := filepath.Rel(d.cgroup2, d.cgroupRoot)
-	return "/" + rel
 }

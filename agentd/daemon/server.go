@@ -72,7 +72,7 @@ func (d *Daemon) authorise(ctx context.Context) error {
 		d.metrics.refused.WithLabelValues("no-identity").Inc()
 		return status.Error(codes.Unauthenticated, "the caller's identity is unknown")
 	}
-	if peer.Under(cr.Cgroup, s2rel(d)) {
+	if peer.Under(cr.Cgroup, d.subtree) {
 		d.metrics.refused.WithLabelValues("sandboxed").Inc()
 		d.logger.Warn("API call from inside a sandbox refused", "peer", cr.String())
 		return status.Error(codes.PermissionDenied, "calls from inside a sandbox are refused")

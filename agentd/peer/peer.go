@@ -60,7 +60,7 @@ func Of(c *net.UnixConn) (Cred, error) {
 	}
 	defer unix.Close(pidfd)
 	cr := Cred{PID: uint32(uc.Pid), UID: uc.Uid, GID: uc.Gid}
-	cg, err := cgroupOf(uc.Pid)
+	cg, err := CgroupOf(int(uc.Pid))
 	if err != nil {
 		return Cred{}, err
 	}
@@ -71,8 +71,8 @@ func Of(c *net.UnixConn) (Cred, error) {
 	return cr, nil
 }
 
-// cgroupOf reads the cgroup2 path of pid.
-func cgroupOf(pid int32) (string, error) {
+// CgroupOf reads the cgroup2 path of pid, relative to the cgroup2 mount.
+func CgroupOf(pid int) (string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return "", fmt.Errorf("peer cgroup: %w", err)
