@@ -152,11 +152,21 @@ struct {
 	__type(value, struct port_rule);
 } loopback_ports SEC(".maps");
 
+/* A listed unix socket: its rule, and the root-owned bind mount of the
+ * socket the path named when the sandbox was created. Connections go to
+ * the mount, so whatever the workload later puts at the listed path (a
+ * symlink, a renamed directory) is never what it reaches. */
+#define UNIX_TARGET_MAX 64
+struct unix_rule {
+	__u32 rule;
+	char target[UNIX_TARGET_MAX];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct unix_key);
-	__type(value, __u32);
+	__type(value, struct unix_rule);
 } unix_paths SEC(".maps");
 
 struct {

@@ -187,6 +187,12 @@ type hooksUnixKey struct {
 	Pad    uint32
 }
 
+type hooksUnixRule struct {
+	_      structs.HostLayout
+	Rule   uint32
+	Target [64]int8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.

@@ -476,9 +476,20 @@ func TestUnixSockets(t *testing.T) {
 	dir := t.TempDir()
 	allowed := unixCanary(t, filepath.Join(dir, "allowed.sock"))
 	docker := unixCanary(t, filepath.Join(dir, "docker.sock"))
-	e := newEnv(t, Policy{Unix: map[string]uint32{allowed.addr: 5}})
+	// alias.sock does not exist: the hook sends it to its target, which
+	// is how a listed path reaches its pinned socket whatever the path
+	// has become.
+	alias := filepath.Join(dir, "alias.sock")
+	e := newEnv(t, Policy{Unix: map[string]UnixRule{allowed.addr: {Rule: 5, Target: allowed.addr}, alias: {Rule: 6, Target: allowed.addr}}})
 	if got := e.run(e.sandbox, "unix", allowed.addr); got != "ok read=canary" {
 		t.Fatalf("allowed socket: %s", got)
+	}
+	before := allowed.reached.Load()
+	if got := e.run(e.sandbox, "unix", alias); got != "ok read=canary" || allowed.reached.Load() != before+1 {
+		t.Fatalf("listed path rewritten to its target: %s (canary reached %d times, was %d)", got, allowed.reached.Load(), before)
+	}
+	if err := e.h.PutSandbox(e.sbID, 9, Policy{DNSPort: 53, Unix: map[string]UnixRule{alias: {Rule: 6}}}); err == nil {
+		t.Fatal("a unix rule without a pinned target was accepted")
 	}
 	for _, p := range []string{docker.addr, dir + "/./docker.sock", dir + "//allowed.sock"} {
 		if got := e.run(e.sandbox, "unix", p); got != "err EPERM" {

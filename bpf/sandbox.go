@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -31,9 +32,20 @@ type Policy struct {
 	// rule that makes every other loopback port reachable.
 	Loopback    map[uint16]PortRule
 	LoopbackAny uint32
-	// Unix maps absolute unix socket paths the sandbox may reach to their
-	// rule.
-	Unix map[string]uint32
+	// Unix maps absolute unix socket paths the sandbox may name to their
+	// rule and to the pinned socket a connection is sent to.
+	Unix map[string]UnixRule
+}
+
+// UnixRule is one listed unix socket.
+type UnixRule struct {
+	Rule uint32
+	// Target is the absolute path, shorter than 64 bytes, of a bind mount
+	// of the socket the listed path named when it was checked, in a
+	// directory the sandbox cannot write (see package unixpin). The hooks
+	// rewrite the address to it, so the listed path is matched but never
+	// resolved again.
+	Target string
 }
 
 // PortRule decides one loopback port.
@@ -90,17 +102,30 @@ func (h *Hooks) PutSandbox(cg uint64, id uint32, p Policy) error {
 		}
 		ports = append(ports, k)
 	}
-	for path, rule := range p.Unix {
+	// Every unix entry is checked before any is written, so a bad one
+	// leaves the current policy as it was.
+	uks := make([]hooksUnixKey, 0, len(p.Unix))
+	uvs := make([]hooksUnixRule, 0, len(p.Unix))
+	names := make([]string, 0, len(p.Unix))
+	for path, r := range p.Unix {
 		k, err := unixKey(cg, path)
 		if err != nil {
 			undo()
 			return err
 		}
-		if err := m.UnixPaths.Put(&k, rule); err != nil {
+		v, err := unixRule(path, r)
+		if err != nil {
 			undo()
-			return fmt.Errorf("bpf: unix socket %s: %w", path, err)
+			return err
 		}
-		paths = append(paths, k)
+		uks, uvs, names = append(uks, k), append(uvs, v), append(names, path)
+	}
+	for i := range uks {
+		if err := m.UnixPaths.Put(&uks[i], &uvs[i]); err != nil {
+			undo()
+			return fmt.Errorf("bpf: unix socket %s: %w", names[i], err)
+		}
+		paths = append(paths, uks[i])
 	}
 	sb := hooksSandbox{Id: id, DnsPort: uint32(htons(p.DNSPort)), LoopbackRule: p.LoopbackAny}
 	if p.ListenAny {
@@ -169,7 +194,7 @@ func (h *Hooks) keysOf(cg uint64) keys {
 		}
 	}
 	var uk hooksUnixKey
-	var uv uint32
+	var uv hooksUnixRule
 	it = m.UnixPaths.Iterate()
 	for it.Next(&uk, &uv) {
 		if uk.Cgroup == cg {
@@ -194,6 +219,18 @@ func unixKey(cg uint64, path string) (hooksUnixKey, error) {
 		k.Path[i] = int8(path[i])
 	}
 	return k, nil
+}
+
+func unixRule(path string, r UnixRule) (hooksUnixRule, error) {
+	v := hooksUnixRule{Rule: r.Rule}
+	t := r.Target
+	if !filepath.IsAbs(t) || filepath.Clean(t) != t || len(t) >= len(v.Target) || strings.IndexByte(t, 0) >= 0 {
+		return v, fmt.Errorf("bpf: unix socket %s: pinned target %q is not an absolute, clean path shorter than %d bytes", path, t, len(v.Target))
+	}
+	for i := 0; i < len(t); i++ {
+		v.Target[i] = int8(t[i])
+	}
+	return v, nil
 }
 
 // Orig is where a proxied connection was going.

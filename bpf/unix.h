@@ -1,12 +1,15 @@
 /* Unix socket hooks: a pathname socket is reachable only when the policy
- * names its absolute path exactly. Relative paths are refused: the hook
- * cannot resolve them. Abstract and unnamed addresses are left to
- * Landlock's abstract-socket scope. */
+ * names its absolute path exactly, and the address is then rewritten to
+ * the socket's pinned bind mount (struct unix_rule): the path string is
+ * what is matched, the pinned inode is what is reached. Relative paths
+ * are refused: the hook cannot resolve them. Abstract and unnamed
+ * addresses are left to Landlock's abstract-socket scope. */
 #pragma once
 
 #include "common.h"
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+extern int bpf_sock_addr_set_sun_path(struct bpf_sock_addr_kern *sa_kern, const __u8 *sun_path, __u32 sun_path__sz) __ksym;
 
 static __always_inline int decide_unix(struct bpf_sock_addr *ctx, __u8 hook)
 {
@@ -55,13 +58,18 @@ static __always_inline int decide_unix(struct bpf_sock_addr *ctx, __u8 hook)
 	} else if (k.path[0] != '/') {
 		reason = R_UNIX;
 	} else {
-		__u32 *r = bpf_map_lookup_elem(&unix_paths, &k);
-		if (r) {
-			rule = *r;
+		struct unix_rule *r = bpf_map_lookup_elem(&unix_paths, &k);
+		if (!r) {
+			reason = R_UNIX;
+		} else if (r->target[0] != '/' ||
+			   bpf_sock_addr_set_sun_path(kctx, (const __u8 *)r->target, sizeof(r->target))) {
+			/* No pinned socket to send it to: refused. */
+			rule = r->rule;
+			reason = R_UNIX;
+		} else {
+			rule = r->rule;
 			reason = R_UNIX_RULE;
 			v = ALLOW;
-		} else {
-			reason = R_UNIX;
 		}
 	}
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

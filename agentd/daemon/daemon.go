@@ -37,6 +37,7 @@ const (
 	DefaultStateDir = "/var/lib/paddock"
 	DefaultSocket   = "/run/paddock/agentd.sock"
 	DefaultPinDir   = "/sys/fs/bpf/paddock"
+	DefaultUnixDir  = "/run/paddock/unix"
 	cgroupName      = "paddock"
 )
 
@@ -48,8 +49,12 @@ type Config struct {
 	// "paddock" below the cgroup2 mount.
 	CgroupRoot string
 	PinDir     string // on bpffs; "" means DefaultPinDir
-	Logger     *slog.Logger
-	Version    string
+	// UnixDir holds the pinned unix sockets sandboxes may reach (package
+	// unixpin); "" means DefaultUnixDir. Sandboxes must share the
+	// daemon's mount namespace to see it.
+	UnixDir string
+	Logger  *slog.Logger
+	Version string
 }
 
 // Daemon is a running agentd.
@@ -77,6 +82,9 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	}
 	if cfg.Socket == "" {
 		cfg.Socket = DefaultSocket
+	}
+	if cfg.UnixDir == "" {
+		cfg.UnixDir = DefaultUnixDir
 	}
 	if cfg.PinDir == "" {
 		cfg.PinDir = DefaultPinDir
@@ -131,7 +139,7 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	}
 	cleanup = append(cleanup, func() { d.pipe.close() })
 
-	if d.hub, err = egress.Start(egress.Config{CgroupRoot: d.cgroupRoot, PinDir: cfg.PinDir, Events: d.pipe}); err != nil {
+	if d.hub, err = egress.Start(egress.Config{CgroupRoot: d.cgroupRoot, PinDir: cfg.PinDir, UnixDir: cfg.UnixDir, Events: d.pipe}); err != nil {
 		return nil, fmt.Errorf("network layer: %w", err)
 	}
 	// On a failed start the pinned enforcement stays; only this process's

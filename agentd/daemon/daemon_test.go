@@ -4,6 +4,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +37,15 @@ type testDaemon struct {
 	cfg    Config
 }
 
+// unixDir is where a test daemon pins unix sockets: short enough for a
+// socket address, and the same for every daemon of one state directory.
+func unixDir(t *testing.T, state string) string {
+	sum := sha256.Sum256([]byte(state))
+	dir := filepath.Join(os.TempDir(), "pdk-"+hex.EncodeToString(sum[:4]))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func startDaemon(t *testing.T, state, pins string) *testDaemon {
 	t.Helper()
 	root := kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-daemon-test"))
@@ -46,7 +57,7 @@ func startDaemon(t *testing.T, state, pins string) *testDaemon {
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	os.Chmod(sockDir, 0o755)
-	cfg := Config{StateDir: state, Socket: filepath.Join(sockDir, "agentd.sock"), CgroupRoot: root, PinDir: pins,
+	cfg := Config{StateDir: state, Socket: filepath.Join(sockDir, "agentd.sock"), UnixDir: unixDir(t, state), CgroupRoot: root, PinDir: pins,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"}
 	d, err := Start(cfg)
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/paddock-sh/paddock/agentd/dns"
 	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/agentd/proxy"
+	"github.com/paddock-sh/paddock/agentd/unixpin"
 	"github.com/paddock-sh/paddock/bpf"
 	"github.com/paddock-sh/paddock/compiler/bundle"
 )
@@ -36,7 +40,11 @@ type Config struct {
 	// Upstream are the recursive DNS servers the stub and the proxy ask;
 	// nil means /etc/resolv.conf's.
 	Upstream []netip.AddrPort
-	Events   events.Sink
+	// UnixDir is the root-owned directory where listed unix sockets are
+	// pinned (package unixpin); "" makes a temporary one, removed by
+	// Close (tests).
+	UnixDir string
+	Events  events.Sink
 }
 
 // Hub is the running network layer.
@@ -48,6 +56,8 @@ type Hub struct {
 	port  uint16
 	lns   []net.Listener
 	rd    *bpf.Reader
+	pins  *unixpin.Dir
+	tmp   string // a temporary UnixDir's parent, removed by Close
 	sink  events.Sink
 	wg    sync.WaitGroup
 
@@ -67,12 +77,29 @@ type sandbox struct {
 }
 
 // Start loads and attaches the hooks and starts the proxy and the stub.
-func Start(cfg Config) (*Hub, error) {
+func Start(cfg Config) (_ *Hub, err error) {
 	h := &Hub{cfg: cfg, sink: cfg.Events, sandboxes: map[uint64]*sandbox{}}
+	defer func() {
+		if err != nil && h.tmp != "" {
+			os.RemoveAll(h.tmp)
+		}
+	}()
 	if h.sink == nil {
 		h.sink = events.Discard
 	}
-	var err error
+	unixDir := cfg.UnixDir
+	if unixDir == "" {
+		if h.tmp, err = os.MkdirTemp("", "paddock-"); err != nil {
+			return nil, fmt.Errorf("egress: %w", err)
+		}
+		if err := os.Chmod(h.tmp, 0o755); err != nil {
+			return nil, fmt.Errorf("egress: %w", err)
+		}
+		unixDir = filepath.Join(h.tmp, "unix")
+	}
+	if h.pins, err = unixpin.Open(unixDir); err != nil {
+		return nil, err
+	}
 	if h.stub, err = dns.New(dns.Config{Upstream: cfg.Upstream, Events: h.sink}); err != nil {
 		return nil, err
 	}
@@ -186,12 +213,20 @@ func (h *Hub) Add(id, cgroupDir string, n *bundle.Network, unixPaths map[string]
 	h.nextID++
 	sb := &sandbox{id: id, num: h.nextID, cg: cg, net: n, dns: pcs, px: &proxy.Sandbox{ID: id, Network: n}}
 	h.mu.Unlock()
-	pol := sb.policy(unixPaths)
+	pinned, err := h.pin(id, cg, unixPaths)
+	if err != nil {
+		for _, pc := range pcs {
+			pc.Close()
+		}
+		return err
+	}
+	pol := sb.policy(unixPaths, pinned)
 	pol.DNSPort = port
 	if err := h.hooks.PutSandbox(cg, sb.num, pol); err != nil {
 		for _, pc := range pcs {
 			pc.Close()
 		}
+		h.pins.Unpin(cg)
 		return err
 	}
 	h.mu.Lock()
@@ -212,6 +247,10 @@ func (h *Hub) Remove(cgroupDir string) error {
 		return err
 	}
 	err = h.hooks.DeleteSandbox(cg)
+	if err == nil {
+		// Only once the hooks no longer send anything to the mounts.
+		err = h.pins.Unpin(cg)
+	}
 	h.mu.Lock()
 	sb := h.sandboxes[cg]
 	delete(h.sandboxes, cg)
@@ -222,6 +261,32 @@ func (h *Hub) Remove(cgroupDir string) error {
 		}
 	}
 	return err
+}
+
+// pin pins the listed unix sockets. A path that cannot be pinned stays
+// unreachable, and says so in an event: the policy named it, and the
+// workload will be refused.
+func (h *Hub) pin(id string, cg uint64, unixPaths map[string]bundle.Rule) (map[string]string, error) {
+	paths := make([]string, 0, len(unixPaths))
+	for p := range unixPaths {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	pinned, refused, err := h.pins.Pin(cg, paths)
+	if err != nil {
+		return nil, fmt.Errorf("egress: %w", err)
+	}
+	for _, p := range paths {
+		if err, ok := refused[p]; ok {
+			h.sink.Emit(events.Event{
+				Time: time.Now(), Sandbox: id, Layer: events.LayerCgroupBPF, Action: events.ActionDeny,
+				Rule:   unixPaths[p].String(),
+				Reason: "listed unix socket not pinned, so unreachable for this sandbox's life: " + err.Error(),
+				Net:    &events.Net{Op: "pin", Proto: "unix", Path: p},
+			})
+		}
+	}
+	return pinned, nil
 }
 
 // identify asks the kernel who is on the other end: the hooks filed the
@@ -302,7 +367,15 @@ func (h *Hub) closeListeners() {
 // Release instead to leave enforcement in place.
 func (h *Hub) Close() error {
 	err := h.hooks.Detach()
+	h.mu.Lock()
+	for cg := range h.sandboxes {
+		err = errors.Join(err, h.pins.Unpin(cg))
+	}
+	h.mu.Unlock()
 	h.release()
+	if h.tmp != "" {
+		err = errors.Join(err, os.RemoveAll(h.tmp))
+	}
 	return errors.Join(err, h.hooks.Unpin())
 }
 

@@ -11,9 +11,10 @@ import (
 // policy lowers a sandbox's network policy to what the hooks enforce in
 // the kernel: loopback ports reached directly, whether guarded addresses
 // go to the proxy, binds, and unix socket paths. Everything else the
-// hooks send to the proxy, which applies the whole policy.
-func (sb *sandbox) policy(unixPaths map[string]bundle.Rule) bpf.Policy {
-	p := bpf.Policy{Loopback: map[uint16]bpf.PortRule{}, Unix: map[string]uint32{}, ListenAny: sb.net.Listen == bundle.ListenAny}
+// hooks send to the proxy, which applies the whole policy. Only unix
+// paths with a pinned socket (pinned maps them to its mount) are listed.
+func (sb *sandbox) policy(unixPaths map[string]bundle.Rule, pinned map[string]string) bpf.Policy {
+	p := bpf.Policy{Loopback: map[uint16]bpf.PortRule{}, Unix: map[string]bpf.UnixRule{}, ListenAny: sb.net.Listen == bundle.ListenAny}
 	rule := func(r bundle.Rule) uint32 {
 		sb.rules = append(sb.rules, r.String())
 		return uint32(len(sb.rules))
@@ -69,7 +70,9 @@ func (sb *sandbox) policy(unixPaths map[string]bundle.Rule) bpf.Policy {
 		}
 	}
 	for path, r := range unixPaths {
-		p.Unix[path] = rule(r)
+		if t, ok := pinned[path]; ok {
+			p.Unix[path] = bpf.UnixRule{Rule: rule(r), Target: t}
+		}
 	}
 	return p
 }

@@ -41,6 +41,7 @@ Flags:
 	state := fs.String("state-dir", daemon.DefaultStateDir, "root-owned directory for the event log and sandbox records")
 	sock := fs.String("socket", daemon.DefaultSocket, "the API's unix socket")
 	pins := fs.String("pin-dir", daemon.DefaultPinDir, "bpffs directory the programs and maps are pinned under")
+	unixDir := fs.String("unix-dir", daemon.DefaultUnixDir, "root-owned directory where the unix sockets policies list are pinned by bind mounts")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this TCP address (e.g. 127.0.0.1:9464); off when empty")
 	jsonLogs := fs.Bool("log-json", false, "log as JSON lines instead of text")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -64,7 +65,7 @@ Flags:
 	}
 	logger := slog.New(h)
 
-	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, PinDir: *pins, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc ")})
+	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, PinDir: *pins, UnixDir: *unixDir, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc ")})
 	if err != nil {
 		logger.Error("agentd could not start", "err", err)
 		return 1

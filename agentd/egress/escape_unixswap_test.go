@@ -1,11 +1,4 @@
-//go:build linux && paddock_known_escapes
-
-// This file reproduces an escape that is still open: the unix socket hooks
-// compare the path the workload names, and the kernel then follows a
-// symlink the workload planted at a listed path, in a directory it can
-// write. It is excluded from the default test run until the fix lands (the
-// connect must reach the socket that was listed, not whatever the path
-// leads to at connect time); run it with -tags paddock_known_escapes.
+//go:build linux
 
 package egress
 
@@ -13,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/paddock-sh/paddock/internal/kerneltest"
 	"github.com/paddock-sh/paddock/internal/netlab"
@@ -21,8 +15,10 @@ import (
 // TestEscapeUnixListedPathSwap: the policy lists a socket in a directory
 // the sandbox can write. The workload moves the listed socket away and
 // puts a symlink to docker.sock (or a symlinked directory) at the listed
-// path. The hook compares path strings, and the kernel resolves the
-// symlink after it: the canary must still not be reached.
+// path. The hook matches the path string but sends the connection to the
+// socket pinned at creation: docker.sock's canary is never reached, and
+// the listed socket still is. A listed path that was already a planted
+// symlink when the sandbox was created is refused outright.
 func TestEscapeUnixListedPathSwap(t *testing.T) {
 	kerneltest.Privileged(t)
 	docker := netlab.NewCanary(t, "unix", "")
@@ -37,7 +33,11 @@ func TestEscapeUnixListedPathSwap(t *testing.T) {
 	}
 	// Listed under the canary's own base name, in its own directory.
 	subSock := netlab.NewCanary(t, "unix", filepath.Join(sub, filepath.Base(docker.Addr())))
-	w := newWorldWith(t, worldConfig{Unix: []string{agent.Addr(), subSock.Addr()}})
+	planted := filepath.Join(scratch, "planted.sock")
+	if err := os.Symlink(docker.Addr(), planted); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorldWith(t, worldConfig{Unix: []string{agent.Addr(), subSock.Addr(), planted}})
 	_, rs := w.py(t, `
 def conn(label, path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -57,13 +57,29 @@ conn("file swap", a["agent"])
 os.rename(a["sub"], a["sub"] + ".moved")
 os.symlink(os.path.dirname(a["docker"]), a["sub"])
 conn("directory swap", a["subsock"])
-`, map[string]string{"agent": agent.Addr(), "docker": docker.Addr(), "sub": sub, "subsock": subSock.Addr()})
+conn("planted", a["planted"])
+`, map[string]string{"agent": agent.Addr(), "docker": docker.Addr(), "sub": sub, "subsock": subSock.Addr(), "planted": planted})
 	for _, r := range rs {
-		if r["ok"] == true {
-			t.Errorf("%s: the workload connected through the listed path", r.str("label"))
+		if r.str("label") == "planted" && r["ok"] == true {
+			t.Errorf("a listed path that was a planted symlink at creation connected")
 		}
 	}
+	waitTouched(t, agent, subSock)
 	if docker.Touched() {
 		t.Errorf("%s was reached through a listed path: %d connections, first sent %q", docker, len(docker.Touches()), docker.Touches()[0].Data)
+	}
+}
+
+// waitTouched fails unless every canary is reached within two seconds.
+func waitTouched(t *testing.T, cs ...*netlab.Canary) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for _, c := range cs {
+		for !c.Touched() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !c.Touched() {
+			t.Errorf("%s, listed, was not reached through its listed path", c)
+		}
 	}
 }
