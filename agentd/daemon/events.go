@@ -74,8 +74,18 @@ func (p *pipeline) emit(ev *apiv1.Event) {
 		ev.Time = timestamppb.Now()
 	}
 	ev.Host, ev.BootId = p.host, p.bootID
-	if ev.SandboxId != "" && p.d.sbx != nil {
-		if r := p.d.sbx.get(ev.SandboxId); r != nil {
+	if p.d.sbx != nil {
+		var r *record
+		if ev.SandboxId != "" {
+			r = p.d.sbx.get(ev.SandboxId)
+		} else if cg := ev.GetProcess().GetCgroupId(); cg != 0 {
+			// Sources that know only the kernel's word (audit, exec and
+			// exit tracepoints) name the cgroup; the sandbox is ours to find.
+			if r = p.d.sbx.byCgroup(cg); r != nil {
+				ev.SandboxId = r.ID
+			}
+		}
+		if r != nil {
 			ev.PolicyName, ev.BundleHash, ev.SandboxOwnerUid = r.b.Metadata.Policy, r.b.Checksum, r.Owner
 			ev.Enforced = r.b.Metadata.Mode != "audit"
 		}
@@ -191,12 +201,18 @@ var layers = map[string]apiv1.Layer{
 	events.LayerProxy:     apiv1.Layer_LAYER_PROXY,
 	events.LayerDNS:       apiv1.Layer_LAYER_DNS,
 	events.LayerLauncher:  apiv1.Layer_LAYER_LAUNCHER,
+	events.LayerSeccomp:   apiv1.Layer_LAYER_SECCOMP,
+	events.LayerLandlock:  apiv1.Layer_LAYER_LANDLOCK,
+	events.LayerBPFLSM:    apiv1.Layer_LAYER_BPF_LSM,
+	events.LayerDaemon:    apiv1.Layer_LAYER_DAEMON,
 }
 
 var actions = map[string]apiv1.Action{
 	events.ActionAllow:    apiv1.Action_ACTION_ALLOW,
 	events.ActionDeny:     apiv1.Action_ACTION_DENY,
 	events.ActionRedirect: apiv1.Action_ACTION_REDIRECT,
+	events.ActionKill:     apiv1.Action_ACTION_KILL,
+	events.ActionLog:      apiv1.Action_ACTION_LOG,
 }
 
 // fromLayer converts a layer's decision into the API's schema, sanitising
@@ -209,8 +225,30 @@ func fromLayer(e events.Event) *apiv1.Event {
 	if e.Rule != "" {
 		ev.Rule = &apiv1.Rule{Field: clean(e.Rule)}
 	}
-	if e.Proc != nil {
-		ev.Process = &apiv1.Process{Pid: e.Proc.PID, Comm: clean(e.Proc.Comm)}
+	if p := e.Proc; p != nil {
+		ev.Process = &apiv1.Process{Pid: p.PID, Tid: p.TID, Uid: p.UID, Comm: clean(p.Comm), Exe: clean(p.Exe),
+			CgroupId: p.CgroupID, AncestorsTruncated: p.Truncated}
+		for _, a := range p.Ancestors {
+			ev.Process.Ancestors = append(ev.Process.Ancestors, &apiv1.Ancestor{Pid: a.PID, Comm: clean(a.Comm), Exe: clean(a.Exe)})
+		}
+	}
+	switch {
+	case e.File != nil:
+		f := &apiv1.File{Path: clean(e.File.Path), Operation: clean(e.File.Operation)}
+		for _, a := range e.File.Access {
+			f.Access = append(f.Access, clean(a))
+		}
+		ev.Object = &apiv1.Event_File{File: f}
+	case e.Syscall != nil:
+		ev.Object = &apiv1.Event_Syscall{Syscall: &apiv1.Syscall{Nr: e.Syscall.Nr, Name: clean(e.Syscall.Name), Arch: clean(e.Syscall.Arch), Errno: e.Syscall.Errno}}
+	case e.Exec != nil:
+		x := &apiv1.Exec{Exe: clean(e.Exec.Exe)}
+		for _, a := range e.Exec.Argv {
+			x.Argv = append(x.Argv, clean(a))
+		}
+		ev.Object = &apiv1.Event_Exec{Exec: x}
+	case e.Exit != nil:
+		ev.Object = &apiv1.Event_Exit{Exit: &apiv1.Exit{Code: e.Exit.Code, Signal: e.Exit.Signal}}
 	}
 	if n := e.Net; n != nil {
 		nw := &apiv1.Network{Op: clean(n.Op), Proto: clean(n.Proto), Host: clean(n.Host), Port: uint32(n.Port),

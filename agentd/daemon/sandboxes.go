@@ -302,6 +302,20 @@ func (s *sandboxes) get(id string) *record {
 	return s.m[id]
 }
 
+// byCgroup finds the sandbox whose cgroup id is cg. Sandboxes cannot make
+// cgroups of their own (the directory is root's), so an exact match is
+// all there is. A scan: there are few sandboxes per host.
+func (s *sandboxes) byCgroup(cg uint64) *record {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range s.m {
+		if r.cg == cg {
+			return r
+		}
+	}
+	return nil
+}
+
 // pids lists the processes in a sandbox's cgroup.
 func (r *record) pids() []uint32 {
 	b, err := os.ReadFile(filepath.Join(r.dir, "cgroup.procs"))

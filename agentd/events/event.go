@@ -18,6 +18,12 @@ const (
 	LayerProxy     = "proxy"
 	LayerDNS       = "dns"
 	LayerLauncher  = "launcher"
+	LayerSeccomp   = "seccomp"
+	LayerLandlock  = "landlock"
+	LayerBPFLSM    = "bpf-lsm"
+	// LayerDaemon records what no policy decided: process exec and exit,
+	// lifecycle, losses.
+	LayerDaemon = "daemon"
 )
 
 // Actions.
@@ -25,6 +31,9 @@ const (
 	ActionAllow    = "allow"
 	ActionRedirect = "redirect"
 	ActionDeny     = "deny"
+	ActionKill     = "kill"
+	// ActionLog: recorded, nothing decided (exec, exit).
+	ActionLog = "log"
 )
 
 // Event is one decision.
@@ -38,13 +47,61 @@ type Event struct {
 	Rule   string   `json:"rule,omitempty"`
 	Reason string   `json:"reason"`
 	Proc   *Process `json:"process,omitempty"`
-	Net    *Net     `json:"net,omitempty"`
+	// The object: at most one is set.
+	Net     *Net     `json:"net,omitempty"`
+	File    *File    `json:"file,omitempty"`
+	Syscall *Syscall `json:"syscall,omitempty"`
+	Exec    *Exec    `json:"exec,omitempty"`
+	Exit    *Exit    `json:"exit,omitempty"`
 }
 
 // Process is the process that acted, as far as the layer can tell.
 type Process struct {
 	PID  uint32 `json:"pid,omitempty"`
+	TID  uint32 `json:"tid,omitempty"`
+	UID  uint32 `json:"uid,omitempty"`
 	Comm string `json:"comm,omitempty"`
+	Exe  string `json:"exe,omitempty"`
+	// CgroupID is the cgroup the kernel saw the process in, when the
+	// layer knows it; the daemon maps it to a sandbox.
+	CgroupID uint64 `json:"cgroup_id,omitempty"`
+	// Ancestors, parent first, bounded; Truncated when there were more.
+	Ancestors []Ancestor `json:"ancestors,omitempty"`
+	Truncated bool       `json:"ancestors_truncated,omitempty"`
+}
+
+// Ancestor is one process up the chain.
+type Ancestor struct {
+	PID  uint32 `json:"pid"`
+	Comm string `json:"comm,omitempty"`
+	Exe  string `json:"exe,omitempty"`
+}
+
+// File is a filesystem object of a decision.
+type File struct {
+	Path      string   `json:"path"`
+	Operation string   `json:"operation,omitempty"` // open, create, rename, link, truncate, ...
+	Access    []string `json:"access,omitempty"`    // the rights refused
+}
+
+// Syscall is a system call a seccomp filter decided.
+type Syscall struct {
+	Nr    uint32 `json:"nr"`
+	Name  string `json:"name,omitempty"`
+	Arch  string `json:"arch,omitempty"`
+	Errno int32  `json:"errno,omitempty"`
+}
+
+// Exec is a program a sandboxed process started.
+type Exec struct {
+	Exe  string   `json:"exe"`
+	Argv []string `json:"argv,omitempty"` // redacted by the producer
+}
+
+// Exit is a sandboxed process ending.
+type Exit struct {
+	Code   int32 `json:"code"`
+	Signal int32 `json:"signal,omitempty"`
 }
 
 // Net is the network object of a decision.
