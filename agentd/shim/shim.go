@@ -59,6 +59,10 @@ type Spec struct {
 	Env  []string `json:"env"`
 	Dir  string   `json:"dir"`
 
+	// Cgroup, when set, is the agentd sandbox the shim must be in (its
+	// cgroup2 path as /proc/self/cgroup shows it) before anything else:
+	// the network layer is that cgroup's hooks.
+	Cgroup   string      `json:"cgroup,omitempty"`
 	Fence    *fence.Plan `json:"fence"`
 	Net      *Net        `json:"net"`      // nil: the launcher's network namespace
 	Landlock *Landlock   `json:"landlock"` // nil: not applied (audit mode, or degraded)
@@ -157,6 +161,11 @@ func fail(code int, format string, args ...any) {
 // Apply performs steps 1 to 6 on the calling thread, which the caller has
 // locked. It returns the exit status to use on failure.
 func Apply(spec *Spec) (int, error) {
+	if spec.Cgroup != "" {
+		if err := inCgroup(spec.Cgroup); err != nil {
+			return ExitSetup, err
+		}
+	}
 	if spec.Fence != nil {
 		if err := spec.Fence.Apply(); err != nil {
 			return ExitSetup, fmt.Errorf("masking denied entries: %w", err)
@@ -256,4 +265,23 @@ func lookPath(name string, env []string) (string, int, error) {
 		return "", ExitCannotExec, fmt.Errorf("%s: permission denied", name)
 	}
 	return "", ExitNotFound, fmt.Errorf("%s: command not found", name)
+}
+
+// inCgroup fails unless the calling process is in the cgroup2 cgroup
+// path: without agentd's hooks on it, the workload would have no network
+// layer at all, and it must not start.
+func inCgroup(path string) error {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return fmt.Errorf("checking the sandbox's cgroup: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if cg, ok := strings.CutPrefix(line, "0::"); ok {
+			if cg == path {
+				return nil
+			}
+			return fmt.Errorf("the sandbox is in cgroup %s, not in agentd's %s: refusing to start without its network layer", cg, path)
+		}
+	}
+	return errors.New("no cgroup2 membership in /proc/self/cgroup: refusing to start without agentd's network layer")
 }
