@@ -146,7 +146,7 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	// handles go.
 	cleanup = append(cleanup, func() { d.hub.Release() })
 
-	d.sbx = &sandboxes{d: d, m: map[string]*record{}}
+	d.sbx = &sandboxes{d: d, m: map[string]*record{}, watchers: map[string]*os.File{}}
 	adopted, gone, err := d.sbx.adopt()
 	if err != nil {
 		return nil, fmt.Errorf("re-adopting sandboxes: %w", err)
@@ -198,6 +198,7 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		d.srv.Stop()
 	}
+	d.sbx.stopWatching()
 	d.hub.Release()
 	d.pipe.close()
 	os.Remove(d.cfg.Socket)

@@ -42,6 +42,8 @@ type record struct {
 	Limits    limits.Limits `json:"limits"`
 	Bundle    []byte        `json:"bundle"`
 	Attached  bool          `json:"attached"` // a running tree under the network layer only
+	// Creator, for an ephemeral sandbox: destroyed when it exits.
+	Creator *Creator `json:"creator,omitempty"`
 
 	b     *bundle.Bundle
 	dir   string // cgroup2 directory
@@ -54,6 +56,10 @@ type sandboxes struct {
 	d  *Daemon
 	mu sync.RWMutex
 	m  map[string]*record
+
+	enterMu  sync.Mutex // one Enter at a time: check-then-move
+	watchMu  sync.Mutex
+	watchers map[string]*os.File // ephemeral sandboxes' creator pidfds
 }
 
 func (s *sandboxes) recordPath(id string) string {
@@ -144,12 +150,12 @@ func effectiveLimits(b *bundle.Bundle, req *apiv1.Limits) limits.Limits {
 // create makes a sandbox: its cgroup, its limits, its network policy in
 // the BPF maps and the proxy, and its record. On any error nothing of it
 // is left.
-func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundle, lim limits.Limits, attached bool) (r *record, err error) {
+func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundle, lim limits.Limits, attached bool, creator *Creator) (r *record, err error) {
 	data, err := bundle.Encode(b)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "bundle: %v", err)
 	}
-	r = &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, Bundle: data, Attached: attached, b: b}
+	r = &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, Bundle: data, Attached: attached, Creator: creator, b: b}
 	r.dir = filepath.Join(s.d.cgroupRoot, r.ID)
 	if err := os.Mkdir(r.dir, 0o755); err != nil {
 		return nil, status.Errorf(codes.Internal, "sandbox cgroup: %v", err)
@@ -183,6 +189,9 @@ func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundl
 	s.mu.Lock()
 	s.m[r.ID] = r
 	s.mu.Unlock()
+	if r.Creator != nil {
+		s.watchCreator(r)
+	}
 	return r, nil
 }
 
@@ -199,7 +208,21 @@ func (s *sandboxes) save(r *record) error {
 }
 
 // destroy kills what runs in the sandbox and removes everything of it.
+// The record leaves the table first: a second destroy (the creator's exit
+// racing an explicit Destroy) finds nothing to do.
 func (s *sandboxes) destroy(r *record) error {
+	s.mu.Lock()
+	if s.m[r.ID] != r {
+		s.mu.Unlock()
+		return nil
+	}
+	delete(s.m, r.ID)
+	s.mu.Unlock()
+	s.watchMu.Lock()
+	if f := s.watchers[r.ID]; f != nil {
+		f.Close()
+	}
+	s.watchMu.Unlock()
 	var errs []error
 	if !r.Attached {
 		// cgroup.kill (cgroup2) kills the whole tree at once, without the
@@ -224,9 +247,6 @@ func (s *sandboxes) destroy(r *record) error {
 	if err := os.Remove(s.recordPath(r.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	s.mu.Lock()
-	delete(s.m, r.ID)
-	s.mu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -291,6 +311,9 @@ func (s *sandboxes) adopt() (adopted []string, gone []string, err error) {
 		s.m[r.ID] = r
 		s.mu.Unlock()
 		adopted = append(adopted, r.ID)
+		if r.Creator != nil {
+			s.watchCreator(r)
+		}
 	}
 	sort.Strings(adopted)
 	return adopted, gone, nil
@@ -379,7 +402,15 @@ func (svc *sandboxService) Create(ctx context.Context, req *apiv1.CreateSandboxR
 	if err != nil {
 		return nil, err
 	}
-	r, err := svc.s.create(cr.UID, req.GetName(), req.GetWorkspace(), b, effectiveLimits(b, req.GetLimits()), false)
+	var creator *Creator
+	if req.GetEphemeral() {
+		start, err := procStart(int(cr.PID))
+		if err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "reading the calling process %d: %v", cr.PID, err)
+		}
+		creator = &Creator{PID: int(cr.PID), Start: start}
+	}
+	r, err := svc.s.create(cr.UID, req.GetName(), req.GetWorkspace(), b, effectiveLimits(b, req.GetLimits()), false, creator)
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +481,7 @@ func (svc *sandboxService) Attach(ctx context.Context, req *apiv1.AttachRequest)
 	if err != nil {
 		return nil, err
 	}
-	r, err := svc.s.create(cr.UID, req.GetName(), "", b, limits.Limits{}, true)
+	r, err := svc.s.create(cr.UID, req.GetName(), "", b, limits.Limits{}, true, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,10 @@ func (l *Launch) planNetwork() error {
 		return err
 	}
 	l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(prog))
+	if l.opts.Daemon != nil {
+		l.planDaemonNetwork()
+		return nil
+	}
 
 	l.NetNS = true
 	l.UserNS = os.Geteuid() != 0
@@ -86,6 +90,37 @@ func (l *Launch) planNetwork() error {
 		Layer{Name: "cgroup-bpf", State: Degraded, Detail: "needs agentd: programs that ignore the proxy variables cannot connect at all (fail closed); DNS does not resolve inside the sandbox"},
 	)
 	return nil
+}
+
+// planDaemonNetwork: the sandbox is agentd's cgroup, whose hooks send
+// every connection to agentd's proxy (programs that ignore the proxy
+// variables included), every DNS query to its stub, and refuse the rest;
+// the workload shares the host's network namespace. Landlock must not
+// judge TCP connects: it sees the address before the hooks redirect it,
+// so a port rule would refuse what the proxy is there to decide. It
+// keeps refusing every bind when the policy allows no listening.
+func (l *Launch) planDaemonNetwork() {
+	d := l.opts.Daemon
+	b := l.opts.Bundle
+	l.spec.Cgroup = d.Cgroup
+	if ll := l.spec.Landlock; ll != nil && ll.Net != 0 {
+		ll.Net = 0
+		if b.Network.Listen == bundle.ListenNone {
+			ll.Net = landlock.NetBindTCP
+		}
+	}
+	port := strconv.Itoa(int(d.ProxyPort))
+	proxy := "http://127.0.0.1:" + port
+	l.netEnv = map[string]string{
+		"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
+		"ALL_PROXY": "socks5h://127.0.0.1:" + port, "all_proxy": "socks5h://127.0.0.1:" + port,
+		"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1",
+	}
+	l.Layers = append(l.Layers,
+		Layer{Name: "network", State: Enforced, Detail: fmt.Sprintf("agentd sandbox %s: agentd's egress proxy on 127.0.0.1:%d (set as HTTP(S)_PROXY and ALL_PROXY) checks every destination", d.Sandbox, d.ProxyPort)},
+		Layer{Name: "cgroup-bpf", State: Enforced, Detail: "agentd's cgroup hooks send connections of programs that ignore the proxy variables to the proxy, all DNS to its stub, and refuse other UDP, raw sockets, unlisted unix sockets and non-loopback binds"},
+		Layer{Name: "socket-allowlist", State: Enforced, Detail: "sockets: unix, IPv4 and IPv6 TCP and UDP, netlink; raw, ICMP, packet, vsock, MPTCP and the rest fail"},
+	)
 }
 
 // loopbackForwards lists the single loopback ports the policy allows and no

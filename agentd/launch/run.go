@@ -121,6 +121,16 @@ func (l *Launch) Run() (int, error) {
 	if netConn != nil {
 		cmd.ExtraFiles[1].Close() // the shim's end: EOF here once the shim is gone
 	}
+	if d := o.Daemon; d != nil {
+		// The shim waits for its spec; until agentd has moved it into the
+		// sandbox it gets none.
+		if err := d.Enter(cmd.Process.Pid); err != nil {
+			specW.Close()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return shim.ExitSetup, fmt.Errorf("entering agentd sandbox %s: %w", d.Sandbox, err)
+		}
+	}
 	err = json.NewEncoder(specW).Encode(&l.spec)
 	specW.Close()
 	if err != nil {

@@ -23,6 +23,13 @@ capabilities and privileges dropped, the environment reduced to the policy's
 list (credentials appear only as placeholders). On a terminal COMMAND gets a
 pty of its own that agentctl relays.
 
+With agentd running (its socket exists; --agentd=always requires it,
+--agentd=never ignores it), agentd makes an ephemeral sandbox for COMMAND:
+its cgroup hooks send every connection to agentd's egress proxy, programs
+that ignore the proxy variables included, and every DNS query to its stub;
+resource limits hold per sandbox; every decision goes to agentd's event log
+(agentctl events). The sandbox goes when agentctl exits.
+
 Without agentd, COMMAND gets a network namespace of its own holding only
 loopback, and agentctl serves the egress proxy inside it on 127.0.0.1:3128
 (HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point there); every destination is
@@ -44,7 +51,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	explain := fs.Bool("explain", false, "print the launch plan (layers, grants, masked entries, what stays uncovered) and exit")
 	jsonOut := fs.Bool("json", false, "with --explain, print the plan as JSON")
 	quiet := fs.Bool("quiet", false, "do not report degraded layers, uncovered rules and denied connections on stderr")
-	eventsPath := fs.String("events", "", "append every network decision to `FILE` as JSON lines")
+	eventsPath := fs.String("events", "", "append every network decision to `FILE` as JSON lines (without agentd; with it, see agentctl events)")
+	daemonMode := fs.String("agentd", "auto", "run in a sandbox of agentd: auto (when its socket exists), always, never")
+	sock := socketFlag(fs)
 	vars := policy.VarFlags{}
 	fs.Var(vars, "var", "set a policy variable, NAME=VALUE (lists: comma-separated); repeatable")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
@@ -82,7 +91,32 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		sink = tee{denials, newJSONLines(f)}
 	}
-	l, err := launch.Prepare(launch.Options{Bundle: b, Argv: argv, Workspace: *ws, User: *userFlag, Environ: os.Environ(), Events: sink})
+	withDaemon, err := useDaemon(*daemonMode, *sock)
+	if err != nil {
+		fmt.Fprintf(stderr, "agentctl: %v\n", err)
+		return exitUsage
+	}
+	opts := launch.Options{Bundle: b, Argv: argv, Workspace: *ws, User: *userFlag, Environ: os.Environ(), Events: sink}
+	var dr *daemonRun
+	if withDaemon && !*explain {
+		if opts.Workspace, err = launch.ResolveWorkspace(*ws); err != nil {
+			fmt.Fprintf(stderr, "agentctl: %v\n", err)
+			return shim.ExitSetup
+		}
+		if dr, opts.Daemon, err = startDaemonRun(*sock, b, opts.Workspace); err != nil {
+			fmt.Fprintf(stderr, "agentctl: %v (agentctl run --agentd=never runs without it)\n", err)
+			return shim.ExitSetup
+		}
+		defer func() {
+			if err := dr.close(); err != nil {
+				fmt.Fprintf(stderr, "agentctl: %v\n", err)
+			}
+		}()
+	} else if withDaemon {
+		// --explain shows the plan agentd would run, without creating anything.
+		opts.Daemon = &launch.Daemon{Sandbox: "(made at launch)", Limits: true, Enter: func(int) error { return nil }}
+	}
+	l, err := launch.Prepare(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "agentctl: %v\n", err)
 		return shim.ExitSetup
@@ -104,6 +138,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	code, err := l.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "agentctl: %v\n", err)
+	}
+	if dr != nil && !*quiet {
+		if err := dr.denials(denials); err != nil {
+			fmt.Fprintf(stderr, "agentctl: reading the sandbox's denials from agentd: %v\n", err)
+		}
 	}
 	if !*quiet {
 		denials.report(stderr)

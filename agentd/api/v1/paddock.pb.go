@@ -1590,10 +1590,13 @@ type CreateSandboxRequest struct {
 	//
 	//	*CreateSandboxRequest_Bundle
 	//	*CreateSandboxRequest_Source
-	Policy        isCreateSandboxRequest_Policy `protobuf_oneof:"policy"`
-	Name          string                        `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Limits        *Limits                       `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
-	Workspace     string                        `protobuf:"bytes,5,opt,name=workspace,proto3" json:"workspace,omitempty"` // absolute; ${workspace} in the policy
+	Policy    isCreateSandboxRequest_Policy `protobuf_oneof:"policy"`
+	Name      string                        `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Limits    *Limits                       `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	Workspace string                        `protobuf:"bytes,5,opt,name=workspace,proto3" json:"workspace,omitempty"` // absolute; ${workspace} in the policy
+	// Destroyed, and everything in it killed, when the calling process
+	// exits (agentctl run), whether or not it says goodbye.
+	Ephemeral     bool `protobuf:"varint,6,opt,name=ephemeral,proto3" json:"ephemeral,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1672,6 +1675,13 @@ func (x *CreateSandboxRequest) GetWorkspace() string {
 		return x.Workspace
 	}
 	return ""
+}
+
+func (x *CreateSandboxRequest) GetEphemeral() bool {
+	if x != nil {
+		return x.Ephemeral
+	}
+	return false
 }
 
 type isCreateSandboxRequest_Policy interface {
@@ -2155,6 +2165,58 @@ func (*DestroySandboxResponse) Descriptor() ([]byte, []int) {
 	return file_paddock_proto_rawDescGZIP(), []int{24}
 }
 
+type EnterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`    // the sandbox
+	Pid           uint32                 `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"` // the caller's child
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnterRequest) Reset() {
+	*x = EnterRequest{}
+	mi := &file_paddock_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnterRequest) ProtoMessage() {}
+
+func (x *EnterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paddock_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnterRequest.ProtoReflect.Descriptor instead.
+func (*EnterRequest) Descriptor() ([]byte, []int) {
+	return file_paddock_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *EnterRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *EnterRequest) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
 type AttachRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Pid   uint32                 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"` // the root of the tree; it and its descendants move
@@ -2170,7 +2232,7 @@ type AttachRequest struct {
 
 func (x *AttachRequest) Reset() {
 	*x = AttachRequest{}
-	mi := &file_paddock_proto_msgTypes[25]
+	mi := &file_paddock_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2244,7 @@ func (x *AttachRequest) String() string {
 func (*AttachRequest) ProtoMessage() {}
 
 func (x *AttachRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[25]
+	mi := &file_paddock_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2257,7 @@ func (x *AttachRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachRequest.ProtoReflect.Descriptor instead.
 func (*AttachRequest) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{25}
+	return file_paddock_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AttachRequest) GetPid() uint32 {
@@ -2364,13 +2426,14 @@ const file_paddock_proto_rawDesc = "" +
 	"\tsandboxes\x18\t \x01(\rR\tsandboxes\"K\n" +
 	"\bDegraded\x12'\n" +
 	"\x05layer\x18\x01 \x01(\x0e2\x11.paddock.v1.LayerR\x05layer\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xcc\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xea\x01\n" +
 	"\x14CreateSandboxRequest\x12\x18\n" +
 	"\x06bundle\x18\x01 \x01(\fH\x00R\x06bundle\x122\n" +
 	"\x06source\x18\x02 \x01(\v2\x18.paddock.v1.PolicySourceH\x00R\x06source\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12*\n" +
 	"\x06limits\x18\x04 \x01(\v2\x12.paddock.v1.LimitsR\x06limits\x12\x1c\n" +
-	"\tworkspace\x18\x05 \x01(\tR\tworkspaceB\b\n" +
+	"\tworkspace\x18\x05 \x01(\tR\tworkspace\x12\x1c\n" +
+	"\tephemeral\x18\x06 \x01(\bR\tephemeralB\b\n" +
 	"\x06policy\"<\n" +
 	"\fPolicySource\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x10\n" +
@@ -2406,7 +2469,10 @@ const file_paddock_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"'\n" +
 	"\x15DestroySandboxRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x18\n" +
-	"\x16DestroySandboxResponse\"\x8d\x01\n" +
+	"\x16DestroySandboxResponse\"0\n" +
+	"\fEnterRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\rR\x03pid\"\x8d\x01\n" +
 	"\rAttachRequest\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x18\n" +
 	"\x06bundle\x18\x02 \x01(\fH\x00R\x06bundle\x122\n" +
@@ -2443,13 +2509,14 @@ const file_paddock_proto_rawDesc = "" +
 	"\fSTATE_EXITED\x10\x032\x83\x01\n" +
 	"\x06Events\x12>\n" +
 	"\tSubscribe\x12\x1c.paddock.v1.SubscribeRequest\x1a\x11.paddock.v1.Event0\x01\x129\n" +
-	"\x04Info\x12\x17.paddock.v1.InfoRequest\x1a\x18.paddock.v1.InfoResponse2\xe0\x02\n" +
+	"\x04Info\x12\x17.paddock.v1.InfoRequest\x1a\x18.paddock.v1.InfoResponse2\x98\x03\n" +
 	"\tSandboxes\x12?\n" +
 	"\x06Create\x12 .paddock.v1.CreateSandboxRequest\x1a\x13.paddock.v1.Sandbox\x12K\n" +
 	"\x04List\x12 .paddock.v1.ListSandboxesRequest\x1a!.paddock.v1.ListSandboxesResponse\x129\n" +
 	"\x03Get\x12\x1d.paddock.v1.GetSandboxRequest\x1a\x13.paddock.v1.Sandbox\x12P\n" +
 	"\aDestroy\x12!.paddock.v1.DestroySandboxRequest\x1a\".paddock.v1.DestroySandboxResponse\x128\n" +
-	"\x06Attach\x12\x19.paddock.v1.AttachRequest\x1a\x13.paddock.v1.SandboxB3Z1github.com/paddock-sh/paddock/agentd/api/v1;apiv1b\x06proto3"
+	"\x06Attach\x12\x19.paddock.v1.AttachRequest\x1a\x13.paddock.v1.Sandbox\x126\n" +
+	"\x05Enter\x12\x18.paddock.v1.EnterRequest\x1a\x13.paddock.v1.SandboxB3Z1github.com/paddock-sh/paddock/agentd/api/v1;apiv1b\x06proto3"
 
 var (
 	file_paddock_proto_rawDescOnce sync.Once
@@ -2464,7 +2531,7 @@ func file_paddock_proto_rawDescGZIP() []byte {
 }
 
 var file_paddock_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_paddock_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_paddock_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_paddock_proto_goTypes = []any{
 	(Layer)(0),                     // 0: paddock.v1.Layer
 	(Action)(0),                    // 1: paddock.v1.Action
@@ -2495,11 +2562,12 @@ var file_paddock_proto_goTypes = []any{
 	(*GetSandboxRequest)(nil),      // 26: paddock.v1.GetSandboxRequest
 	(*DestroySandboxRequest)(nil),  // 27: paddock.v1.DestroySandboxRequest
 	(*DestroySandboxResponse)(nil), // 28: paddock.v1.DestroySandboxResponse
-	(*AttachRequest)(nil),          // 29: paddock.v1.AttachRequest
-	(*timestamppb.Timestamp)(nil),  // 30: google.protobuf.Timestamp
+	(*EnterRequest)(nil),           // 29: paddock.v1.EnterRequest
+	(*AttachRequest)(nil),          // 30: paddock.v1.AttachRequest
+	(*timestamppb.Timestamp)(nil),  // 31: google.protobuf.Timestamp
 }
 var file_paddock_proto_depIdxs = []int32{
-	30, // 0: paddock.v1.Event.time:type_name -> google.protobuf.Timestamp
+	31, // 0: paddock.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: paddock.v1.Event.layer:type_name -> paddock.v1.Layer
 	1,  // 2: paddock.v1.Event.action:type_name -> paddock.v1.Action
 	5,  // 3: paddock.v1.Event.rule:type_name -> paddock.v1.Rule
@@ -2524,7 +2592,7 @@ var file_paddock_proto_depIdxs = []int32{
 	21, // 22: paddock.v1.CreateSandboxRequest.source:type_name -> paddock.v1.PolicySource
 	22, // 23: paddock.v1.CreateSandboxRequest.limits:type_name -> paddock.v1.Limits
 	3,  // 24: paddock.v1.Sandbox.state:type_name -> paddock.v1.State
-	30, // 25: paddock.v1.Sandbox.created:type_name -> google.protobuf.Timestamp
+	31, // 25: paddock.v1.Sandbox.created:type_name -> google.protobuf.Timestamp
 	0,  // 26: paddock.v1.Sandbox.enforced:type_name -> paddock.v1.Layer
 	19, // 27: paddock.v1.Sandbox.degraded:type_name -> paddock.v1.Degraded
 	22, // 28: paddock.v1.Sandbox.limits:type_name -> paddock.v1.Limits
@@ -2536,16 +2604,18 @@ var file_paddock_proto_depIdxs = []int32{
 	24, // 34: paddock.v1.Sandboxes.List:input_type -> paddock.v1.ListSandboxesRequest
 	26, // 35: paddock.v1.Sandboxes.Get:input_type -> paddock.v1.GetSandboxRequest
 	27, // 36: paddock.v1.Sandboxes.Destroy:input_type -> paddock.v1.DestroySandboxRequest
-	29, // 37: paddock.v1.Sandboxes.Attach:input_type -> paddock.v1.AttachRequest
-	4,  // 38: paddock.v1.Events.Subscribe:output_type -> paddock.v1.Event
-	18, // 39: paddock.v1.Events.Info:output_type -> paddock.v1.InfoResponse
-	23, // 40: paddock.v1.Sandboxes.Create:output_type -> paddock.v1.Sandbox
-	25, // 41: paddock.v1.Sandboxes.List:output_type -> paddock.v1.ListSandboxesResponse
-	23, // 42: paddock.v1.Sandboxes.Get:output_type -> paddock.v1.Sandbox
-	28, // 43: paddock.v1.Sandboxes.Destroy:output_type -> paddock.v1.DestroySandboxResponse
-	23, // 44: paddock.v1.Sandboxes.Attach:output_type -> paddock.v1.Sandbox
-	38, // [38:45] is the sub-list for method output_type
-	31, // [31:38] is the sub-list for method input_type
+	30, // 37: paddock.v1.Sandboxes.Attach:input_type -> paddock.v1.AttachRequest
+	29, // 38: paddock.v1.Sandboxes.Enter:input_type -> paddock.v1.EnterRequest
+	4,  // 39: paddock.v1.Events.Subscribe:output_type -> paddock.v1.Event
+	18, // 40: paddock.v1.Events.Info:output_type -> paddock.v1.InfoResponse
+	23, // 41: paddock.v1.Sandboxes.Create:output_type -> paddock.v1.Sandbox
+	25, // 42: paddock.v1.Sandboxes.List:output_type -> paddock.v1.ListSandboxesResponse
+	23, // 43: paddock.v1.Sandboxes.Get:output_type -> paddock.v1.Sandbox
+	28, // 44: paddock.v1.Sandboxes.Destroy:output_type -> paddock.v1.DestroySandboxResponse
+	23, // 45: paddock.v1.Sandboxes.Attach:output_type -> paddock.v1.Sandbox
+	23, // 46: paddock.v1.Sandboxes.Enter:output_type -> paddock.v1.Sandbox
+	39, // [39:47] is the sub-list for method output_type
+	31, // [31:39] is the sub-list for method input_type
 	31, // [31:31] is the sub-list for extension type_name
 	31, // [31:31] is the sub-list for extension extendee
 	0,  // [0:31] is the sub-list for field type_name
@@ -2569,7 +2639,7 @@ func file_paddock_proto_init() {
 		(*CreateSandboxRequest_Bundle)(nil),
 		(*CreateSandboxRequest_Source)(nil),
 	}
-	file_paddock_proto_msgTypes[25].OneofWrappers = []any{
+	file_paddock_proto_msgTypes[26].OneofWrappers = []any{
 		(*AttachRequest_Bundle)(nil),
 		(*AttachRequest_Source)(nil),
 	}
@@ -2579,7 +2649,7 @@ func file_paddock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paddock_proto_rawDesc), len(file_paddock_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -189,6 +189,7 @@ const (
 	Sandboxes_Get_FullMethodName     = "/paddock.v1.Sandboxes/Get"
 	Sandboxes_Destroy_FullMethodName = "/paddock.v1.Sandboxes/Destroy"
 	Sandboxes_Attach_FullMethodName  = "/paddock.v1.Sandboxes/Attach"
+	Sandboxes_Enter_FullMethodName   = "/paddock.v1.Sandboxes/Enter"
 )
 
 // SandboxesClient is the client API for Sandboxes service.
@@ -205,6 +206,13 @@ type SandboxesClient interface {
 	// network layer only: Landlock and seccomp cannot be added to a running
 	// process, and the reply says so in degraded.
 	Attach(ctx context.Context, in *AttachRequest, opts ...grpc.CallOption) (*Sandbox, error)
+	// Enter moves the caller's own child, which has run nothing of the
+	// workload yet (agentctl's shim, waiting for its launch spec), into a
+	// sandbox the caller owns that has no process yet. The child then
+	// applies Landlock and seccomp itself and execs the workload; it is the
+	// caller's child, so the terminal, signals and exit status stay the
+	// caller's.
+	Enter(ctx context.Context, in *EnterRequest, opts ...grpc.CallOption) (*Sandbox, error)
 }
 
 type sandboxesClient struct {
@@ -265,6 +273,16 @@ func (c *sandboxesClient) Attach(ctx context.Context, in *AttachRequest, opts ..
 	return out, nil
 }
 
+func (c *sandboxesClient) Enter(ctx context.Context, in *EnterRequest, opts ...grpc.CallOption) (*Sandbox, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Sandbox)
+	err := c.cc.Invoke(ctx, Sandboxes_Enter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SandboxesServer is the server API for Sandboxes service.
 // All implementations must embed UnimplementedSandboxesServer
 // for forward compatibility.
@@ -279,6 +297,13 @@ type SandboxesServer interface {
 	// network layer only: Landlock and seccomp cannot be added to a running
 	// process, and the reply says so in degraded.
 	Attach(context.Context, *AttachRequest) (*Sandbox, error)
+	// Enter moves the caller's own child, which has run nothing of the
+	// workload yet (agentctl's shim, waiting for its launch spec), into a
+	// sandbox the caller owns that has no process yet. The child then
+	// applies Landlock and seccomp itself and execs the workload; it is the
+	// caller's child, so the terminal, signals and exit status stay the
+	// caller's.
+	Enter(context.Context, *EnterRequest) (*Sandbox, error)
 	mustEmbedUnimplementedSandboxesServer()
 }
 
@@ -303,6 +328,9 @@ func (UnimplementedSandboxesServer) Destroy(context.Context, *DestroySandboxRequ
 }
 func (UnimplementedSandboxesServer) Attach(context.Context, *AttachRequest) (*Sandbox, error) {
 	return nil, status.Error(codes.Unimplemented, "method Attach not implemented")
+}
+func (UnimplementedSandboxesServer) Enter(context.Context, *EnterRequest) (*Sandbox, error) {
+	return nil, status.Error(codes.Unimplemented, "method Enter not implemented")
 }
 func (UnimplementedSandboxesServer) mustEmbedUnimplementedSandboxesServer() {}
 func (UnimplementedSandboxesServer) testEmbeddedByValue()                   {}
@@ -415,6 +443,24 @@ func _Sandboxes_Attach_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sandboxes_Enter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SandboxesServer).Enter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sandboxes_Enter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SandboxesServer).Enter(ctx, req.(*EnterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Sandboxes_ServiceDesc is the grpc.ServiceDesc for Sandboxes service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -441,6 +487,10 @@ var Sandboxes_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Attach",
 			Handler:    _Sandboxes_Attach_Handler,
+		},
+		{
+			MethodName: "Enter",
+			Handler:    _Sandboxes_Enter_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

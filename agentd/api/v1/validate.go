@@ -124,3 +124,14 @@ func (r *SubscribeRequest) Validate() error {
 	}
 	return nil
 }
+
+// Validate checks an EnterRequest.
+func (r *EnterRequest) Validate() error {
+	if err := checkID("id", r.GetId()); err != nil {
+		return err
+	}
+	if r.GetPid() <= 1 {
+		return fmt.Errorf("pid: %d is not a process that can enter a sandbox", r.GetPid())
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+
+	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/agentd/events"
+	"github.com/paddock-sh/paddock/agentd/launch"
+	"github.com/paddock-sh/paddock/compiler/bundle"
+)
+
+// daemonRun is a sandbox agentd made for one `agentctl run`: ephemeral, so
+// agentd destroys it when agentctl exits, however it exits.
+type daemonRun struct {
+	cc    *grpc.ClientConn
+	sbx   *apiv1.Sandbox
+	since uint64 // the log's last sequence number before the sandbox existed
+}
+
+// useDaemon decides between agentd and a standalone launch. A socket that
+// is there but does not answer is an error, not a reason to fall back
+// silently: whoever runs agentd expects its events and its enforcement.
+func useDaemon(mode, socket string) (bool, error) {
+	switch mode {
+	case "never":
+		return false, nil
+	case "always":
+		return true, nil
+	case "auto":
+		_, err := os.Stat(socket)
+		return err == nil, nil
+	}
+	return false, fmt.Errorf("--agentd: %q is not auto, always or never", mode)
+}
+
+// startDaemonRun creates the sandbox.
+func startDaemonRun(socket string, b *bundle.Bundle, workspace string) (*daemonRun, *launch.Daemon, error) {
+	data, err := bundle.Encode(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := dial(socket)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := apiv1.NewEventsClient(cc).Info(ctx, &apiv1.InfoRequest{})
+	if err != nil {
+		cc.Close()
+		return nil, nil, fmt.Errorf("agentd (%s): %w", socket, err)
+	}
+	sbx, err := apiv1.NewSandboxesClient(cc).Create(ctx, &apiv1.CreateSandboxRequest{
+		Policy:    &apiv1.CreateSandboxRequest_Bundle{Bundle: data},
+		Name:      "run-" + strconv.Itoa(os.Getpid()),
+		Workspace: workspace,
+		Ephemeral: true,
+	})
+	if err != nil {
+		cc.Close()
+		return nil, nil, fmt.Errorf("agentd (%s): creating the sandbox: %w", socket, err)
+	}
+	dr := &daemonRun{cc: cc, sbx: sbx, since: info.GetLastSeq()}
+	d := &launch.Daemon{
+		Sandbox: sbx.GetId(), Cgroup: sbx.GetCgroup(), ProxyPort: uint16(sbx.GetProxyPort()), Limits: true,
+		Enter: func(pid int) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := apiv1.NewSandboxesClient(cc).Enter(ctx, &apiv1.EnterRequest{Id: sbx.GetId(), Pid: uint32(pid)})
+			return err
+		},
+	}
+	return dr, d, nil
+}
+
+// settle is how long a decision can take to reach the log: the hooks'
+// ring buffer is read every 20 ms, then the pipeline writes.
+const settle = 100 * time.Millisecond
+
+// denials feeds the sandbox's denials, from the log, to sink.
+func (dr *daemonRun) denials(sink events.Sink) error {
+	time.Sleep(settle)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := apiv1.NewEventsClient(dr.cc).Subscribe(ctx, &apiv1.SubscribeRequest{
+		SinceSeq: dr.since,
+		Filter:   &apiv1.Filter{SandboxIds: []string{dr.sbx.GetId()}, Actions: []apiv1.Action{apiv1.Action_ACTION_DENY, apiv1.Action_ACTION_KILL}},
+	})
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		e := events.Event{Action: events.ActionDeny, Reason: ev.GetReason()}
+		if n := ev.GetNetwork(); n != nil {
+			e.Net = &events.Net{Host: n.GetHost(), Port: uint16(n.GetPort())}
+		}
+		sink.Emit(e)
+	}
+}
+
+// close destroys the sandbox (agentd would anyway, when agentctl exits).
+func (dr *daemonRun) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := apiv1.NewSandboxesClient(dr.cc).Destroy(ctx, &apiv1.DestroySandboxRequest{Id: dr.sbx.GetId()})
+	dr.cc.Close()
+	if err != nil {
+		return fmt.Errorf("destroying agentd sandbox %s: %w", dr.sbx.GetId(), err)
+	}
+	return nil
+}
