@@ -1,6 +1,6 @@
-/* Shared definitions of Paddock's hooks (the cgroup socket hooks, and the
- * BPF-LSM filesystem hooks of fs.h): maps, the event record, and the small
- * helpers every hook family uses.
+/* Shared definitions of Paddock's hooks (the cgroup socket hooks, the
+ * BPF-LSM filesystem hooks of fs.h, the process tracepoints of proc.h):
+ * maps, the event record, and the small helpers every hook family uses.
  *
  * Policy lives in maps keyed by the cgroup id of the calling task. The
  * programs are attached once to the root of Paddock's cgroup subtree, so a
@@ -88,6 +88,8 @@ enum hook {
 	/* BPF-LSM filesystem hooks (fs.h) */
 	HOOK_FILE_OPEN, HOOK_FILE_TRUNCATE, HOOK_PATH_TRUNCATE, HOOK_MKNOD, HOOK_MKDIR,
 	HOOK_SYMLINK, HOOK_LINK, HOOK_RENAME, HOOK_UNLINK, HOOK_RMDIR, HOOK_CHMOD, HOOK_CHOWN,
+	/* process tracepoints (proc.h): records, not decisions */
+	HOOK_EXEC, HOOK_EXIT,
 };
 
 enum action { ACT_ALLOW = 1, ACT_REDIRECT, ACT_DENY };

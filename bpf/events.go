@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf/ringbuf"
 )
 
-// Event is one decision of a hook.
+// Event is one decision of a hook, or (Exec, Exit) one record of the
+// process tracepoints, which decide nothing.
 type Event struct {
 	Time   time.Duration // CLOCK_MONOTONIC
 	Cgroup uint64
@@ -33,6 +35,47 @@ type Event struct {
 	// change (opening for writing, truncating, creating, linking, renaming,
 	// removing).
 	Write bool
+	// Exec is set for HookExec, Exit for HookExit; PID and Comm are then
+	// the process's.
+	Exec *Exec
+	Exit *Exit
+}
+
+// Exec is a program started by a process in a sandbox cgroup, as the
+// sched_process_exec tracepoint saw it before the program ran.
+type Exec struct {
+	TID uint32
+	UID uint32 // real uid, after the exec
+	// Filename is the name execve was given: possibly relative, or
+	// /dev/fd/N for execveat; at most 255 bytes.
+	Filename          string
+	FilenameTruncated bool
+	// Argv as given to execve, at most 512 bytes of it; when
+	// ArgvTruncated, the last element is cut. Not redacted.
+	Argv          []string
+	ArgvTruncated bool
+	// Ancestors are the parent processes, parent first, at most 4;
+	// AncestorsTruncated when there are more.
+	Ancestors          []Ancestor
+	AncestorsTruncated bool
+}
+
+// Ancestor is one process up the chain.
+type Ancestor struct {
+	PID  uint32
+	Comm string
+}
+
+// Exit is the end of a process in a sandbox cgroup: its last thread's
+// exit.
+type Exit struct {
+	TID uint32 // the last thread
+	UID uint32
+	// Code is the exit status, -1 when a signal ended the process.
+	Code int32
+	// Signal is the signal that ended it, 0 for an exit.
+	Signal     int32
+	CoreDumped bool
 }
 
 // Hook names the program that decided. The values are enum hook of
@@ -63,6 +106,9 @@ const (
 	HookRmdir
 	HookChmod
 	HookChown
+	// The process tracepoints (proc.h): records, not decisions.
+	HookExec
+	HookExit
 )
 
 var hookNames = [...]string{
@@ -73,6 +119,7 @@ var hookNames = [...]string{
 	HookMknod: "path_mknod", HookMkdir: "path_mkdir", HookSymlink: "path_symlink", HookLink: "path_link",
 	HookRename: "path_rename", HookUnlink: "path_unlink", HookRmdir: "path_rmdir",
 	HookChmod: "path_chmod", HookChown: "path_chown",
+	HookExec: "exec", HookExit: "exit",
 }
 
 // File reports whether the hook is a filesystem (BPF-LSM) hook.
@@ -201,7 +248,8 @@ func (r *Reader) Read() (Event, error) {
 
 // decode reads one record. The kernel aligns ring buffer records to 8
 // bytes and writes them in this host's byte order, so the record is the C
-// struct itself.
+// struct itself. Every record starts with struct event, whose hook says
+// which record it is.
 func decode(b []byte) (Event, error) {
 	if len(b) < int(unsafe.Sizeof(hooksEvent{})) {
 		return Event{}, fmt.Errorf("bpf: short event record (%d bytes)", len(b))
@@ -212,7 +260,12 @@ func decode(b []byte) (Event, error) {
 		Comm: cstring(raw.Comm[:]), Rule: raw.Rule, Hook: Hook(raw.Hook), Action: Action(raw.Action),
 		Reason: Reason(raw.Reason), Family: raw.Family, Type: raw.Type, Proto: raw.Proto,
 	}
-	if e.Hook.File() {
+	switch {
+	case e.Hook == HookExec:
+		return decodeExec(e, b)
+	case e.Hook == HookExit:
+		return decodeExit(e, b)
+	case e.Hook.File():
 		var fe *hooksFsEvent
 		if len(b) < int(unsafe.Sizeof(*fe)) {
 			return Event{}, fmt.Errorf("bpf: short filesystem event record (%d bytes)", len(b))
@@ -221,12 +274,73 @@ func decode(b []byte) (Event, error) {
 		n := min(int(fe.PathLen), len(fe.Path))
 		e.Path = fsPath(unsafe.Slice((*byte)(unsafe.Pointer(&fe.Path[0])), n), fe.Truncated != 0)
 		e.Write = fe.Write != 0
-	} else if e.Hook == HookConnectUnix || e.Hook == HookSendmsgUnix {
+	case e.Hook == HookConnectUnix || e.Hook == HookSendmsgUnix:
 		e.Path = cstring(raw.Path[:])
-	} else if e.Hook != HookSockCreate {
+	case e.Hook != HookSockCreate:
 		e.Dst = netip.AddrPortFrom(netip.AddrFrom16(raw.Addr).Unmap(), raw.Port)
 	}
 	return e, nil
+}
+
+func decodeExec(e Event, b []byte) (Event, error) {
+	var raw *hooksExecEvent
+	if len(b) < int(unsafe.Sizeof(*raw)) {
+		return Event{}, fmt.Errorf("bpf: short exec record (%d bytes)", len(b))
+	}
+	raw = (*hooksExecEvent)(unsafe.Pointer(&b[0]))
+	x := &Exec{
+		TID: raw.Tid, UID: raw.Uid,
+		Filename:          string(int8s(raw.Filename[:], int(raw.FilenameLen))),
+		FilenameTruncated: raw.FilenameTruncated != 0,
+		Argv:              splitArgv(int8s(raw.Argv[:], int(raw.ArgvLen)), raw.ArgvTruncated != 0),
+		ArgvTruncated:     raw.ArgvTruncated != 0,
+	}
+	for i := range min(int(raw.Ancestors), len(raw.Anc)) {
+		a := &raw.Anc[i]
+		x.Ancestors = append(x.Ancestors, Ancestor{PID: a.Pid, Comm: cstring(a.Comm[:])})
+	}
+	x.AncestorsTruncated = raw.AncestorsTruncated != 0
+	e.Exec = x
+	return e, nil
+}
+
+func decodeExit(e Event, b []byte) (Event, error) {
+	var raw *hooksExitEvent
+	if len(b) < int(unsafe.Sizeof(*raw)) {
+		return Event{}, fmt.Errorf("bpf: short exit record (%d bytes)", len(b))
+	}
+	raw = (*hooksExitEvent)(unsafe.Pointer(&b[0]))
+	x := &Exit{TID: raw.Tid, UID: raw.Uid}
+	// The wait(2) status: a signal in the low 7 bits (0x80: core dumped),
+	// or the exit status in the next byte.
+	if sig := raw.ExitCode & 0x7f; sig != 0 {
+		x.Code, x.Signal, x.CoreDumped = -1, int32(sig), raw.ExitCode&0x80 != 0
+	} else {
+		x.Code = int32(raw.ExitCode>>8) & 0xff
+	}
+	e.Exit = x
+	return e, nil
+}
+
+// int8s returns the first n bytes of b (n bounded by its length).
+func int8s(b []int8, n int) []byte {
+	n = max(0, min(n, len(b)))
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&b[0])), n)
+}
+
+// splitArgv splits the NUL-separated arguments of an exec. Each argument
+// ends with a NUL except, when the read was cut, the last.
+func splitArgv(b []byte, truncated bool) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	if !truncated && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	return strings.Split(string(b), "\x00")
 }
 
 // Lost returns how many events did not fit in the ring buffer since the

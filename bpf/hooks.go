@@ -1,8 +1,9 @@
 //go:build linux
 
-// Package bpf holds Paddock's kernel hooks: the cgroup socket hooks and
-// the BPF-LSM filesystem hooks (deny rules), their C sources, the object
-// and Go bindings bpf2go generates from them, and the loader.
+// Package bpf holds Paddock's kernel hooks: the cgroup socket hooks, the
+// BPF-LSM filesystem hooks (deny rules) and the process exec and exit
+// tracepoints, their C sources, the object and Go bindings bpf2go
+// generates from them, and the loader.
 //
 // The programs are attached once, to the root of Paddock's cgroup subtree
 // (DESIGN.md D2). A sandbox is a child cgroup plus a few map entries keyed
@@ -15,6 +16,10 @@
 // load (BPF-LSM must be among the active LSMs, and the kernel must allow
 // BPF trampolines). Without them the socket hooks work as before, and
 // FileEnforcement and PutFileRules say that file rules are not enforced.
+//
+// The process tracepoints (tp_btf, which need the kernel's BTF but no BPF
+// trampoline) are global, like the LSM programs, and report the exec and
+// exit of processes in sandbox cgroups only.
 package bpf
 
 import (
@@ -81,8 +86,9 @@ func (h *Hooks) attachments() []struct {
 // pinDir (a directory on a bpffs mount), the maps are pinned under
 // pinDir/maps by name, and maps already pinned there are reused: a
 // restarted daemon keeps its sandboxes' policy and its connections'
-// origins. The socket hooks must load; the filesystem hooks may fail to
-// (FileEnforcement says why), and the rest works without them.
+// origins. The socket hooks and the process tracepoints must load; the
+// filesystem hooks may fail to (FileEnforcement says why), and the rest
+// works without them.
 func Load(pinDir string) (*Hooks, error) {
 	spec, err := loadHooks()
 	if err != nil {
@@ -107,7 +113,8 @@ func Load(pinDir string) (*Hooks, error) {
 		return nil, fmt.Errorf("bpf: loading the maps: %w", err)
 	}
 	// The programs load in groups, over the maps just loaded: the socket
-	// hooks, the filesystem (LSM) hooks, the fs_check_file iterator.
+	// hooks, the process tracepoints, the filesystem (LSM) hooks, the
+	// fs_check_file iterator.
 	opts.MapReplacements = map[string]*ebpf.Map{}
 	mv := reflect.ValueOf(&h.objs.hooksMaps).Elem()
 	for i := range mv.NumField() {
@@ -115,9 +122,15 @@ func Load(pinDir string) (*Hooks, error) {
 	}
 	isLSM := func(p *ebpf.ProgramSpec) bool { return p.Type == ebpf.LSM }
 	isCheck := func(p *ebpf.ProgramSpec) bool { return p.Name == "fs_check_file" }
-	if err := h.loadPrograms(spec, opts, func(p *ebpf.ProgramSpec) bool { return !isLSM(p) && !isCheck(p) }); err != nil {
+	isProc := func(p *ebpf.ProgramSpec) bool { return p.Type == ebpf.Tracing && p.AttachType == ebpf.AttachTraceRawTp }
+	if err := h.loadPrograms(spec, opts, func(p *ebpf.ProgramSpec) bool { return !isLSM(p) && !isCheck(p) && !isProc(p) }); err != nil {
 		h.objs.Close()
 		return nil, fmt.Errorf("bpf: loading the hooks: %w", err)
+	}
+	if err := h.loadPrograms(spec, opts, isProc); err != nil {
+		h.objs.Close()
+		return nil, fmt.Errorf("bpf: loading the process exec and exit tracepoints (tp_btf programs on "+
+			"sched_process_exec and sched_process_exit; they need the kernel's BTF at /sys/kernel/btf/vmlinux): %w", err)
 	}
 	if err := h.loadPrograms(spec, opts, isLSM); err != nil {
 		h.lsmErr = fmt.Errorf("%w: loading the filesystem hooks: %w%s", ErrNoBPFLSM, err, lsmHint(err))
@@ -174,10 +187,11 @@ func (h *Hooks) loadPrograms(spec *ebpf.CollectionSpec, opts ebpf.CollectionOpti
 // cgroup below it is then hooked. With a pin directory, each link is
 // pinned under pinDir/links, and a link already pinned there is updated
 // in place to the newly loaded program, so there is no moment without a
-// hook. Attach is all or nothing for the socket hooks: on error, what it
-// attached is detached. The filesystem hooks (global LSM programs, scoped
-// to cgroupDir's subtree in the kernel) are attached after them; when they
-// cannot be, Attach still succeeds, and FileEnforcement says why.
+// hook. Attach is all or nothing for the socket hooks and the process
+// tracepoints: on error, what it attached is detached. The filesystem
+// hooks (global LSM programs, scoped to cgroupDir's subtree in the kernel)
+// are attached after them; when they cannot be, Attach still succeeds, and
+// FileEnforcement says why.
 func (h *Hooks) Attach(cgroupDir string) error {
 	if len(h.links) > 0 {
 		return errors.New("bpf: already attached")
@@ -225,9 +239,12 @@ func (h *Hooks) Attach(cgroupDir string) error {
 			}
 		}
 	}
+	if err := h.attachGlobal(linksDir, h.procAttachments()); err != nil {
+		return fail(fmt.Errorf("bpf: the process exec and exit tracepoints: %w", err))
+	}
 	h.links = append(h.links, made...)
 	if h.objs.FsFileOpen != nil {
-		if err := h.attachLSM(linksDir); err != nil {
+		if err := h.attachGlobal(linksDir, h.lsmAttachments()); err != nil {
 			h.lsmErr = fmt.Errorf("%w: %w", ErrNoBPFLSM, err)
 		} else {
 			h.lsmErr = nil
@@ -236,21 +253,35 @@ func (h *Hooks) Attach(cgroupDir string) error {
 	return nil
 }
 
+// global is a program attached to a kernel hook rather than to a cgroup.
+type global struct {
+	name   string
+	attach func() (link.Link, error)
+}
+
 // lsmAttachments lists the filesystem hooks.
-func (h *Hooks) lsmAttachments() []struct {
-	name string
-	prog *ebpf.Program
-} {
+func (h *Hooks) lsmAttachments() []global {
 	p := &h.objs.hooksPrograms
-	return []struct {
-		name string
-		prog *ebpf.Program
-	}{
-		{"fs_file_open", p.FsFileOpen}, {"fs_file_truncate", p.FsFileTruncate}, {"fs_path_truncate", p.FsPathTruncate},
-		{"fs_path_mknod", p.FsPathMknod}, {"fs_path_mkdir", p.FsPathMkdir}, {"fs_path_symlink", p.FsPathSymlink},
-		{"fs_path_link", p.FsPathLink}, {"fs_path_rename", p.FsPathRename}, {"fs_path_unlink", p.FsPathUnlink},
-		{"fs_path_rmdir", p.FsPathRmdir}, {"fs_path_chmod", p.FsPathChmod}, {"fs_path_chown", p.FsPathChown},
+	lsm := func(name string, prog *ebpf.Program) global {
+		return global{name, func() (link.Link, error) { return link.AttachLSM(link.LSMOptions{Program: prog}) }}
 	}
+	return []global{
+		lsm("fs_file_open", p.FsFileOpen), lsm("fs_file_truncate", p.FsFileTruncate), lsm("fs_path_truncate", p.FsPathTruncate),
+		lsm("fs_path_mknod", p.FsPathMknod), lsm("fs_path_mkdir", p.FsPathMkdir), lsm("fs_path_symlink", p.FsPathSymlink),
+		lsm("fs_path_link", p.FsPathLink), lsm("fs_path_rename", p.FsPathRename), lsm("fs_path_unlink", p.FsPathUnlink),
+		lsm("fs_path_rmdir", p.FsPathRmdir), lsm("fs_path_chmod", p.FsPathChmod), lsm("fs_path_chown", p.FsPathChown),
+	}
+}
+
+// procAttachments lists the process tracepoints.
+func (h *Hooks) procAttachments() []global {
+	p := &h.objs.hooksPrograms
+	tp := func(name string, prog *ebpf.Program) global {
+		return global{name, func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		}}
+	}
+	return []global{tp("proc_exec", p.ProcExec), tp("proc_exit", p.ProcExit)}
 }
 
 // setScope limits the filesystem hooks to the tasks in cgroupDir's
@@ -267,13 +298,14 @@ func (h *Hooks) setScope(cgroupDir string) error {
 	return nil
 }
 
-// attachLSM attaches the filesystem hooks. LSM links are global and cannot be updated in place, so a
-// link already pinned is replaced: the new one is attached and pinned
-// beside it first, then the old pin is removed (which releases the old
-// link) and the new pin renamed into its place. Both are attached for a
-// moment, never neither. Until every new link is attached the old ones
-// stay untouched.
-func (h *Hooks) attachLSM(linksDir string) error {
+// attachGlobal attaches programs of kernel hooks (LSM, tracepoints).
+// Their links cannot be updated in place, so a link already pinned is
+// replaced: the new one is attached and pinned beside it first, then the
+// old pin is removed (which releases the old link) and the new pin renamed
+// into its place. Both are attached for a moment, never neither (a
+// tracepoint may report an exec twice then, never miss it). Until every
+// new link is attached the old ones stay untouched.
+func (h *Hooks) attachGlobal(linksDir string, gs []global) error {
 	type pending struct {
 		l        link.Link
 		tmp, pin string
@@ -288,15 +320,15 @@ func (h *Hooks) attachLSM(linksDir string) error {
 		}
 		return err
 	}
-	for _, a := range h.lsmAttachments() {
-		l, err := link.AttachLSM(link.LSMOptions{Program: a.prog})
+	for _, a := range gs {
+		l, err := a.attach()
 		if err != nil {
 			return fail(fmt.Errorf("attaching %s: %w", a.name, err))
 		}
 		p := pending{l: l}
 		if linksDir != "" {
 			p.pin = filepath.Join(linksDir, a.name)
-			p.tmp = p.pin + ".new"
+			p.tmp = p.pin + "-new" // bpffs refuses names with a dot
 			os.Remove(p.tmp)
 			if err := l.Pin(p.tmp); err != nil {
 				l.Close()

@@ -33,6 +33,32 @@ type hooksEvent struct {
 	_      [4]byte
 }
 
+type hooksExecEvent struct {
+	_                  structs.HostLayout
+	E                  hooksEvent
+	Tid                uint32
+	Uid                uint32
+	FilenameLen        uint32
+	ArgvLen            uint32
+	FilenameTruncated  uint8
+	ArgvTruncated      uint8
+	Ancestors          uint8
+	AncestorsTruncated uint8
+	Pad                uint32
+	Anc                [4]hooksProcAncestor
+	Filename           [256]int8
+	Argv               [512]int8
+}
+
+type hooksExitEvent struct {
+	_        structs.HostLayout
+	E        hooksEvent
+	Tid      uint32
+	Uid      uint32
+	ExitCode uint32
+	Pad      uint32
+}
+
 type hooksFsAnswer struct {
 	_         structs.HostLayout
 	Owner     uint64
@@ -165,6 +191,12 @@ type hooksPortRule struct {
 	Allow uint32
 }
 
+type hooksProcAncestor struct {
+	_    structs.HostLayout
+	Pid  uint32
+	Comm [16]int8
+}
+
 type hooksSandbox struct {
 	_            structs.HostLayout
 	Id           uint32
@@ -231,6 +263,8 @@ const (
 	hooksProgFsPathUnlink       = "fs_path_unlink"
 	hooksProgGetpeername4       = "getpeername4"
 	hooksProgGetpeername6       = "getpeername6"
+	hooksProgProcExec           = "proc_exec"
+	hooksProgProcExit           = "proc_exit"
 	hooksProgRecvmsg4           = "recvmsg4"
 	hooksProgRecvmsg6           = "recvmsg6"
 	hooksProgSendmsg4           = "sendmsg4"
@@ -239,6 +273,8 @@ const (
 	hooksProgSockCreate         = "sock_create"
 	hooksProgSockopsEstablished = "sockops_established"
 	hooksVarUnusedEvent         = "unused_event"
+	hooksVarUnusedExecEvent     = "unused_exec_event"
+	hooksVarUnusedExitEvent     = "unused_exit_event"
 	hooksVarUnusedFsAnswer      = "unused_fs_answer"
 	hooksVarUnusedFsEvent       = "unused_fs_event"
 )
@@ -305,6 +341,8 @@ type hooksProgramSpecs struct {
 	FsPathUnlink       *ebpf.ProgramSpec `ebpf:"fs_path_unlink"`
 	Getpeername4       *ebpf.ProgramSpec `ebpf:"getpeername4"`
 	Getpeername6       *ebpf.ProgramSpec `ebpf:"getpeername6"`
+	ProcExec           *ebpf.ProgramSpec `ebpf:"proc_exec"`
+	ProcExit           *ebpf.ProgramSpec `ebpf:"proc_exit"`
 	Recvmsg4           *ebpf.ProgramSpec `ebpf:"recvmsg4"`
 	Recvmsg6           *ebpf.ProgramSpec `ebpf:"recvmsg6"`
 	Sendmsg4           *ebpf.ProgramSpec `ebpf:"sendmsg4"`
@@ -338,9 +376,11 @@ type hooksMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hooksVariableSpecs struct {
-	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedFsAnswer *ebpf.VariableSpec `ebpf:"unused_fs_answer"`
-	UnusedFsEvent  *ebpf.VariableSpec `ebpf:"unused_fs_event"`
+	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedExecEvent *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedExitEvent *ebpf.VariableSpec `ebpf:"unused_exit_event"`
+	UnusedFsAnswer  *ebpf.VariableSpec `ebpf:"unused_fs_answer"`
+	UnusedFsEvent   *ebpf.VariableSpec `ebpf:"unused_fs_event"`
 }
 
 // hooksObjects contains all objects after they have been loaded into the kernel.
@@ -402,9 +442,11 @@ func (m *hooksMaps) Close() error {
 //
 // It can be passed to loadHooksObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hooksVariables struct {
-	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
-	UnusedFsAnswer *ebpf.Variable `ebpf:"unused_fs_answer"`
-	UnusedFsEvent  *ebpf.Variable `ebpf:"unused_fs_event"`
+	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
+	UnusedExecEvent *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedExitEvent *ebpf.Variable `ebpf:"unused_exit_event"`
+	UnusedFsAnswer  *ebpf.Variable `ebpf:"unused_fs_answer"`
+	UnusedFsEvent   *ebpf.Variable `ebpf:"unused_fs_event"`
 }
 
 // hooksPrograms contains all programs after they have been loaded into the kernel.
@@ -431,6 +473,8 @@ type hooksPrograms struct {
 	FsPathUnlink       *ebpf.Program `ebpf:"fs_path_unlink"`
 	Getpeername4       *ebpf.Program `ebpf:"getpeername4"`
 	Getpeername6       *ebpf.Program `ebpf:"getpeername6"`
+	ProcExec           *ebpf.Program `ebpf:"proc_exec"`
+	ProcExit           *ebpf.Program `ebpf:"proc_exit"`
 	Recvmsg4           *ebpf.Program `ebpf:"recvmsg4"`
 	Recvmsg6           *ebpf.Program `ebpf:"recvmsg6"`
 	Sendmsg4           *ebpf.Program `ebpf:"sendmsg4"`
@@ -462,6 +506,8 @@ func (p *hooksPrograms) Close() error {
 		p.FsPathUnlink,
 		p.Getpeername4,
 		p.Getpeername6,
+		p.ProcExec,
+		p.ProcExit,
 		p.Recvmsg4,
 		p.Recvmsg6,
 		p.Sendmsg4,
