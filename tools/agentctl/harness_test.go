@@ -16,16 +16,20 @@ import (
 	"time"
 )
 
-// The privileged suite builds agentctl and escape-probe once, then runs the
-// probe inside sandboxes in three modes:
+// The privileged suite builds agentctl and escape-probe once, starts an
+// agentd of its own, then runs the probe inside sandboxes in four modes:
 //
 //	root      agentctl as root, the workload as root (no capabilities)
 //	user      agentctl as root, the workload as uid 65534 (--user)
 //	rootless  agentctl itself as uid 65534, no daemon, no privileges
+//	agentd    agentctl as uid 65534 in a sandbox of the test's agentd
 //
 // Outside CI a non-root run skips it; under CI=true it must run.
 
 var bin struct{ dir, agentctl, probe string }
+
+// testSocket is the socket of the suite's agentd.
+var testSocket string
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -45,6 +49,12 @@ func TestMain(m *testing.M) {
 					return 1
 				}
 			}
+			stop, err := startAgentd(dir)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "starting agentd: %v\n", err)
+				return 1
+			}
+			defer stop()
 		}
 		return m.Run()
 	}()
@@ -65,7 +75,7 @@ func privileged(t *testing.T) {
 
 const nobody = 65534
 
-var modes = []string{"root", "user", "rootless"}
+var modes = []string{"root", "user", "rootless", "agentd"}
 
 // sandbox is one test's world: a workspace and a home full of canaries.
 type sandbox struct {
@@ -183,7 +193,10 @@ type result struct {
 // run runs argv inside the sandbox with agentctl.
 func (s *sandbox) run(argv ...string) result {
 	s.t.Helper()
-	args := []string{"run", "--quiet", "--policy", s.policy}
+	args := []string{"run", "--quiet", "--policy", s.policy, "--agentd", "never"}
+	if s.mode == "agentd" {
+		args[len(args)-1] = "always"
+	}
 	if s.mode == "user" {
 		args = append(args, "--user", fmt.Sprint(nobody))
 	}
@@ -227,14 +240,19 @@ func (s *sandbox) exec(path string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Dir = s.ws
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + s.home, "LANG=C.UTF-8", "TOP_SECRET_ENV=" + token("env")}
+	// Only the agentd mode may find a daemon, even where one runs.
+	sock := filepath.Join(bin.dir, "no-agentd.sock")
+	if s.mode == "agentd" {
+		sock = testSocket
+	}
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + s.home, "LANG=C.UTF-8", "TOP_SECRET_ENV=" + token("env"), "PADDOCK_SOCKET=" + sock}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if s.stdio != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.stdio, s.stdio, s.stdio
 	}
 	cmd.ExtraFiles = s.extra
-	if s.mode == "rootless" {
+	if s.mode == "rootless" || s.mode == "agentd" {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
 	}
 	err := cmd.Run()
