@@ -55,6 +55,11 @@ type Config struct {
 	UnixDir string
 	Logger  *slog.Logger
 	Version string
+	// RemoteListen, when set, also serves the API on this TCP address with
+	// mutual TLS (remote.go): TLSCert and TLSKey are the server's PEM files
+	// (the key owned by root, mode 0600 or stricter), ClientCA the PEM CAs
+	// that sign client certificates.
+	RemoteListen, TLSCert, TLSKey, ClientCA string
 }
 
 // Daemon is a running agentd.
@@ -70,6 +75,7 @@ type Daemon struct {
 	srv        *grpc.Server
 	ln         net.Listener
 	metrics    *metrics
+	remote     *remote // the mutual-TLS listener, if configured
 }
 
 // Start prepares everything and listens; Serve then answers calls.
@@ -93,6 +99,9 @@ func Start(cfg Config) (_ *Daemon, err error) {
 		cfg.Logger = slog.Default()
 	}
 	d := &Daemon{cfg: cfg, logger: cfg.Logger}
+	if d.remote, err = loadRemote(cfg); err != nil {
+		return nil, err
+	}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -174,6 +183,10 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	apiv1.RegisterSandboxesServer(d.srv, &sandboxService{s: d.sbx})
 	apiv1.RegisterEventsServer(d.srv, &eventService{d: d})
 	d.metrics.initServer(d.srv)
+	if err := d.listenRemote(); err != nil {
+		return nil, err
+	}
+	cleanup = append(cleanup, d.closeRemote)
 	d.logger.Info("agentd ready", "socket", cfg.Socket, "state", cfg.StateDir, "cgroup", d.cgroupRoot,
 		"proxy_port", d.hub.ProxyPort(), "adopted", len(adopted), "gone", len(gone))
 	return d, nil
@@ -181,6 +194,7 @@ func Start(cfg Config) (_ *Daemon, err error) {
 
 // Serve answers API calls until Shutdown.
 func (d *Daemon) Serve() error {
+	d.serveRemote()
 	err := d.srv.Serve(d.ln)
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
@@ -191,6 +205,7 @@ func (d *Daemon) Serve() error {
 // Shutdown stops the API and the proxy and closes the log. Enforcement
 // stays in the kernel (pinned links and maps); a restarted daemon adopts it.
 func (d *Daemon) Shutdown(ctx context.Context) {
+	remoteDone := d.stopRemote(ctx)
 	done := make(chan struct{})
 	go func() { d.srv.GracefulStop(); close(done) }()
 	select {
@@ -198,6 +213,7 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		d.srv.Stop()
 	}
+	<-remoteDone
 	d.sbx.stopWatching()
 	d.hub.Release()
 	d.pipe.close()

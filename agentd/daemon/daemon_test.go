@@ -46,7 +46,8 @@ func unixDir(t *testing.T, state string) string {
 	return dir
 }
 
-func startDaemon(t *testing.T, state, pins string) *testDaemon {
+// startDaemon starts a daemon on test directories; opts adjust its Config.
+func startDaemon(t *testing.T, state, pins string, opts ...func(*Config)) *testDaemon {
 	t.Helper()
 	root := kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-daemon-test"))
 	// The socket's directory must be root's and not writable by others;
@@ -59,6 +60,9 @@ func startDaemon(t *testing.T, state, pins string) *testDaemon {
 	os.Chmod(sockDir, 0o755)
 	cfg := Config{StateDir: state, Socket: filepath.Join(sockDir, "agentd.sock"), UnixDir: unixDir(t, state), CgroupRoot: root, PinDir: pins,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	d, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)

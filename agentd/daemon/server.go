@@ -4,9 +4,12 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
@@ -17,19 +20,28 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/paddock-sh/paddock/agentd/peer"
 )
 
-// newServer builds the gRPC server: identity from the kernel at the
-// handshake, then for every call, outermost first: metrics, recovery,
-// logging, authorisation, rate limit, validation.
+// newServer builds the unix socket's gRPC server: identity from the
+// kernel at the handshake.
 func newServer(d *Daemon) *grpc.Server {
-	lim := &perUID{m: map[uint32]*rate.Limiter{}}
-	authz := func(ctx context.Context) (context.Context, error) { return ctx, d.authorise(ctx) }
+	return newServerWith(d, peer.Credentials(), d.authorise)
+}
+
+// newServerWith builds a gRPC server on creds' identities: for every call,
+// outermost first: metrics, recovery, logging, authorisation (authorise),
+// rate limit, validation.
+func newServerWith(d *Daemon, creds credentials.TransportCredentials, authorise func(context.Context) error, opts ...grpc.ServerOption) *grpc.Server {
+	lim := &perCaller{m: map[string]*rate.Limiter{}}
+	authz := func(ctx context.Context) (context.Context, error) { return ctx, authorise(ctx) }
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		if cr, ok := peer.FromContext(ctx); ok {
+		if cr, ok := peer.FromContext(ctx); ok && cr.Remote() {
+			fields = append(fields, "peer_cert", cr.Cert.Subject.String(), "peer_cert_serial", cr.Cert.SerialNumber.Text(16))
+		} else if ok {
 			fields = append(fields, "peer_uid", cr.UID, "peer_pid", cr.PID)
 		}
 		d.logger.Log(ctx, slog.Level(lvl), msg, fields...)
@@ -40,9 +52,9 @@ func newServer(d *Daemon) *grpc.Server {
 		return status.Error(codes.Internal, "internal error")
 	})
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
-	return grpc.NewServer(
-		grpc.Creds(peer.Credentials()),
-		grpc.MaxRecvMsgSize(4<<20),
+	return grpc.NewServer(append([]grpc.ServerOption{
+		grpc.Creds(creds),
+		grpc.MaxRecvMsgSize(4 << 20),
 		grpc.ChainUnaryInterceptor(
 			d.metrics.grpc.UnaryServerInterceptor(),
 			recovery.UnaryServerInterceptor(panics),
@@ -59,7 +71,7 @@ func newServer(d *Daemon) *grpc.Server {
 			ratelimit.StreamServerInterceptor(lim),
 			validator.StreamServerInterceptor(),
 		),
-	)
+	}, opts...)...)
 }
 
 // authorise refuses every call from inside a sandbox (its cgroup is below
@@ -72,6 +84,11 @@ func (d *Daemon) authorise(ctx context.Context) error {
 		d.metrics.refused.WithLabelValues("no-identity").Inc()
 		return status.Error(codes.Unauthenticated, "the caller's identity is unknown")
 	}
+	if cr.Remote() {
+		// A certificate identity has no place on the local socket.
+		d.metrics.refused.WithLabelValues("no-identity").Inc()
+		return status.Error(codes.Unauthenticated, "a remote identity on the local socket")
+	}
 	if peer.Under(cr.Cgroup, d.subtree) {
 		d.metrics.refused.WithLabelValues("sandboxed").Inc()
 		d.logger.Warn("API call from inside a sandbox refused", "peer", cr.String())
@@ -80,26 +97,37 @@ func (d *Daemon) authorise(ctx context.Context) error {
 	return nil
 }
 
-// perUID limits each uid to a steady 50 calls a second (bursts of 100),
-// so one user cannot starve the daemon for the others.
-type perUID struct {
+// perCaller limits each caller (a uid on the local socket, a certificate on
+// the remote listener) to a steady 50 calls a second (bursts of 100), so one
+// caller cannot starve the daemon for the others.
+type perCaller struct {
 	mu sync.Mutex
-	m  map[uint32]*rate.Limiter
+	m  map[string]*rate.Limiter
 }
 
-func (p *perUID) Limit(ctx context.Context) error {
+func (p *perCaller) Limit(ctx context.Context) error {
 	cr, _ := peer.FromContext(ctx)
+	key := "uid:" + strconv.FormatUint(uint64(cr.UID), 10)
+	if cr.Remote() {
+		// The whole certificate, not its subject: two certificates may
+		// share a subject.
+		sum := sha256.Sum256(cr.Cert.Raw)
+		key = "cert:" + hex.EncodeToString(sum[:])
+	}
 	p.mu.Lock()
-	l := p.m[cr.UID]
+	l := p.m[key]
 	if l == nil {
 		if len(p.m) > 4096 {
 			clear(p.m)
 		}
 		l = rate.NewLimiter(50, 100)
-		p.m[cr.UID] = l
+		p.m[key] = l
 	}
 	p.mu.Unlock()
 	if !l.Allow() {
+		if cr.Remote() {
+			return fmt.Errorf("%s: more than 50 calls a second", cr)
+		}
 		return fmt.Errorf("uid %d: more than 50 calls a second", cr.UID)
 	}
 	return nil

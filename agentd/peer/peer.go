@@ -1,14 +1,18 @@
 //go:build linux
 
-// Package peer tells who is on the other end of a local API connection, by
-// the kernel's word: the uid, gid and pid of SO_PEERCRED and the cgroup of
-// that process, never anything the client says about itself.
+// Package peer tells who is on the other end of an API connection: on the
+// local socket by the kernel's word (the uid, gid and pid of SO_PEERCRED and
+// the cgroup of that process), on the remote listener by a client
+// certificate that the TLS handshake verified; never anything the client
+// says about itself.
 package peer
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -26,9 +30,21 @@ type Cred struct {
 	// Cgroup is the caller's cgroup2 path (as /proc/PID/cgroup writes it,
 	// relative to the cgroup2 mount) at the time it connected.
 	Cgroup string
+	// Cert is set only for a caller on the remote listener (TLSCredentials):
+	// its verified client certificate. Such a caller has no process, uid or
+	// cgroup on this host; its UID is 0, so what it may read is not narrowed
+	// to one user's sandboxes, and which calls it may make at all is decided
+	// from the certificate. The unix socket's handshake never sets it.
+	Cert *x509.Certificate
 }
 
+// Remote reports whether the caller came through the remote listener.
+func (c Cred) Remote() bool { return c.Cert != nil }
+
 func (c Cred) String() string {
+	if c.Cert != nil {
+		return "certificate " + c.Cert.Subject.String()
+	}
 	return fmt.Sprintf("pid %d uid %d gid %d cgroup %s", c.PID, c.UID, c.GID, c.Cgroup)
 }
 
@@ -99,7 +115,12 @@ type AuthInfo struct {
 }
 
 // AuthType names the credential kind.
-func (AuthInfo) AuthType() string { return "peercred" }
+func (a AuthInfo) AuthType() string {
+	if a.Cred.Remote() {
+		return "tls"
+	}
+	return "peercred"
+}
 
 // Credentials are gRPC transport credentials for a unix socket server:
 // the handshake reads the peer's identity from the kernel and refuses a
@@ -130,7 +151,37 @@ func (creds) Info() credentials.ProtocolInfo {
 func (c creds) Clone() credentials.TransportCredentials { return c }
 func (creds) OverrideServerName(string) error           { return nil }
 
-// FromContext returns the caller of a gRPC call served with Credentials.
+// TLSCredentials are gRPC transport credentials for the remote listener:
+// TLS with conf, which must require and verify client certificates. The
+// caller's identity is the leaf of the chain the handshake verified; a
+// connection without one is refused.
+func TLSCredentials(conf *tls.Config) credentials.TransportCredentials {
+	return tlsCreds{credentials.NewTLS(conf)}
+}
+
+type tlsCreds struct {
+	credentials.TransportCredentials
+}
+
+func (c tlsCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, ai, err := c.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	ti, ok := ai.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+		conn.Close()
+		return nil, nil, errors.New("peer: no verified client certificate")
+	}
+	return conn, AuthInfo{CommonAuthInfo: ti.CommonAuthInfo, Cred: Cred{Cert: ti.State.VerifiedChains[0][0]}}, nil
+}
+
+func (c tlsCreds) Clone() credentials.TransportCredentials {
+	return tlsCreds{c.TransportCredentials.Clone()}
+}
+
+// FromContext returns the caller of a gRPC call served with Credentials or
+// TLSCredentials.
 func FromContext(ctx context.Context) (Cred, bool) {
 	p, ok := grpcpeer.FromContext(ctx)
 	if !ok {

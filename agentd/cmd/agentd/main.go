@@ -34,6 +34,13 @@ func run(args []string) int {
 Paddock's privileged daemon. Runs as root (the systemd unit in agentd/dist
 starts it); agentctl talks to it over its unix socket.
 
+Remote readers (SOC dashboards, log collectors) may be served the same API
+on TCP with mutual TLS: give --listen-tcp, --tls-cert, --tls-key and
+--client-ca together. A client certificate signed by the client CA may read
+(the Events service: every sandbox's events, and Info); one that also
+carries the URI SAN `+"`"+`paddock:role:admin`+"`"+` may manage sandboxes, as root.
+TLS 1.3 only; the files are read once, at start.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -41,8 +48,13 @@ Flags:
 	state := fs.String("state-dir", daemon.DefaultStateDir, "root-owned directory for the event log and sandbox records")
 	sock := fs.String("socket", daemon.DefaultSocket, "the API's unix socket")
 	pins := fs.String("pin-dir", daemon.DefaultPinDir, "bpffs directory the programs and maps are pinned under")
+	cgroupRoot := fs.String("cgroup-root", "", "the cgroup2 directory (absolute path) sandboxes live below; default: paddock below the cgroup2 mount")
 	unixDir := fs.String("unix-dir", daemon.DefaultUnixDir, "root-owned directory where the unix sockets policies list are pinned by bind mounts")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this TCP address (e.g. 127.0.0.1:9464); off when empty")
+	listenTCP := fs.String("listen-tcp", "", "also serve the API on this TCP address with mutual TLS, for remote readers (e.g. 0.0.0.0:7443); needs --tls-cert, --tls-key and --client-ca; off when empty")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) of the TCP listener; owned by root, writable by root only")
+	tlsKey := fs.String("tls-key", "", "PEM private key of the TCP listener; owned by root and readable by root only (mode 0600 or 0400)")
+	clientCA := fs.String("client-ca", "", "PEM CA certificates that sign the TCP listener's client certificates; owned by root, writable by root only")
 	jsonLogs := fs.Bool("log-json", false, "log as JSON lines instead of text")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -65,7 +77,8 @@ Flags:
 	}
 	logger := slog.New(h)
 
-	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, PinDir: *pins, UnixDir: *unixDir, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc ")})
+	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, CgroupRoot: *cgroupRoot, PinDir: *pins, UnixDir: *unixDir, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc "),
+		RemoteListen: *listenTCP, TLSCert: *tlsCert, TLSKey: *tlsKey, ClientCA: *clientCA})
 	if err != nil {
 		logger.Error("agentd could not start", "err", err)
 		return 1
