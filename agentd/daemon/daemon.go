@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -160,7 +161,15 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("re-adopting sandboxes: %w", err)
 	}
-	d.pipe.daemonStarted(adopted, gone)
+	// A marker that only a clean Shutdown removes: finding it means the
+	// last agentd was killed or crashed, and what it held in memory is
+	// lost; the log says so.
+	running := filepath.Join(cfg.StateDir, "agentd.running")
+	prev, _ := os.ReadFile(running)
+	if err := os.WriteFile(running, []byte(time.Now().UTC().Format(time.RFC3339Nano)), 0o600); err != nil {
+		return nil, err
+	}
+	d.pipe.daemonStarted(adopted, gone, strings.TrimSpace(string(prev)))
 
 	// The socket: removed if a stale one is there (the directory is ours
 	// and root-only writable, so nothing else can have put it there).
@@ -217,6 +226,7 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	d.sbx.stopWatching()
 	d.hub.Release()
 	d.pipe.close()
+	os.Remove(filepath.Join(d.cfg.StateDir, "agentd.running"))
 	os.Remove(d.cfg.Socket)
 }
 

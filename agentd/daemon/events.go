@@ -166,7 +166,9 @@ func (p *pipeline) ringLost(cause string) {
 
 // daemonStarted records the start, what was adopted, and what the kernel
 // could not keep while the daemon was down.
-func (p *pipeline) daemonStarted(adopted, gone []string) {
+// daemonStarted records the start. unclean, when not "", is the start
+// time of a previous agentd that never shut down cleanly.
+func (p *pipeline) daemonStarted(adopted, gone []string, unclean string) {
 	if b, err := os.ReadFile(p.lostPath); err == nil {
 		p.lostSeen, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	}
@@ -176,6 +178,14 @@ func (p *pipeline) daemonStarted(adopted, gone []string) {
 	p.ringLost("ring buffer full while agentd was down")
 	detail := fmt.Sprintf("agentd %s started; re-adopted %d sandboxes %v; %d gone while it was down %v",
 		p.d.cfg.Version, len(adopted), adopted, len(gone), gone)
+	if unclean != "" {
+		// The kernel kept enforcing and kept its own decisions in the
+		// pinned ring buffer; what the old daemon had read but not yet
+		// written, and the proxy's decisions in flight, are gone.
+		_, _ = p.log.AppendGap(0, "agentd stopped without a clean shutdown: decisions it held in memory were lost (count unknown)")
+		p.d.metrics.lost.WithLabelValues("unclean-shutdown").Inc()
+		detail += "; the previous agentd (started " + unclean + ") was killed or crashed"
+	}
 	p.emit(&apiv1.Event{Layer: apiv1.Layer_LAYER_DAEMON, Action: apiv1.Action_ACTION_LOG, Enforced: true,
 		Object: &apiv1.Event_Lifecycle{Lifecycle: &apiv1.Lifecycle{Phase: "daemon-started", Detail: detail}}})
 }
