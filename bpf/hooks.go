@@ -216,16 +216,38 @@ func (h *Hooks) Attach(cgroupDir string) error {
 		}
 		return err
 	}
+	cg, err := CgroupID(cgroupDir)
+	if err != nil {
+		return err
+	}
 	for _, a := range h.attachments() {
 		if linksDir != "" {
 			pin := filepath.Join(linksDir, a.name)
 			if l, err := link.LoadPinnedLink(pin, nil); err == nil {
-				if err := l.Update(a.prog); err != nil {
-					l.Close()
-					return fail(fmt.Errorf("bpf: updating the pinned %s link: %w", a.name, err))
+				// A pinned link is reused only if it still holds this
+				// very cgroup. One whose cgroup was removed (severed: id
+				// 0) is replaced. One that hooks another, live cgroup is
+				// left alone and the attach fails: detaching it would
+				// unhook whatever sandboxes live there.
+				var held uint64
+				if info, err := l.Info(); err == nil && info.Cgroup() != nil {
+					held = info.Cgroup().CgroupId
 				}
-				h.links = append(h.links, l)
-				continue
+				switch held {
+				case cg:
+					if err := l.Update(a.prog); err != nil {
+						l.Close()
+						return fail(fmt.Errorf("bpf: updating the pinned %s link: %w", a.name, err))
+					}
+					h.links = append(h.links, l)
+					continue
+				case 0:
+					l.Unpin()
+					l.Close()
+				default:
+					l.Close()
+					return fail(fmt.Errorf("bpf: the pinned %s link in %s hooks cgroup id %d, not %s: start with the cgroup root it was made for, or remove the pins once nothing runs there", a.name, linksDir, held, cgroupDir))
+				}
 			}
 		}
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: cgroupDir, Attach: a.at, Program: a.prog})
