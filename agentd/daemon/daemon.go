@@ -77,6 +77,7 @@ type Daemon struct {
 	ln         net.Listener
 	metrics    *metrics
 	remote     *remote // the mutual-TLS listener, if configured
+	audit      *auditReader
 }
 
 // Start prepares everything and listens; Serve then answers calls.
@@ -170,6 +171,8 @@ func Start(cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.pipe.daemonStarted(adopted, gone, strings.TrimSpace(string(prev)))
+	d.audit = startAudit(d) // seccomp and Landlock denials
+	cleanup = append(cleanup, d.audit.stop)
 
 	// The socket: removed if a stale one is there (the directory is ours
 	// and root-only writable, so nothing else can have put it there).
@@ -225,6 +228,7 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	<-remoteDone
 	d.sbx.stopWatching()
 	d.hub.Release()
+	d.audit.stop()
 	d.pipe.close()
 	os.Remove(filepath.Join(d.cfg.StateDir, "agentd.running"))
 	os.Remove(d.cfg.Socket)

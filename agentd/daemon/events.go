@@ -88,6 +88,7 @@ func (p *pipeline) emit(ev *apiv1.Event) {
 		if r != nil {
 			ev.PolicyName, ev.BundleHash, ev.SandboxOwnerUid = r.b.Metadata.Policy, r.b.Checksum, r.Owner
 			ev.Enforced = r.b.Metadata.Mode != "audit"
+			p.d.audit.sawProcess(ev.GetProcess().GetPid(), r, ev.GetProcess().GetCgroupId())
 		}
 	}
 	p.d.metrics.actions.WithLabelValues(ev.Layer.String(), ev.Action.String()).Inc()
@@ -126,6 +127,12 @@ func (p *pipeline) write() {
 }
 
 func (p *pipeline) append(ev *apiv1.Event) {
+	if g := ev.GetGap(); g != nil { // queued by gap
+		if _, err := p.log.AppendGap(g.Count, g.Cause); err != nil {
+			p.d.logger.Error("gap not logged", "count", g.Count, "cause", g.Cause, "err", err)
+		}
+		return
+	}
 	data, err := proto.Marshal(ev)
 	if err == nil {
 		_, err = p.log.Append(data)
@@ -136,6 +143,19 @@ func (p *pipeline) append(ev *apiv1.Event) {
 		return
 	}
 	p.d.metrics.events.Inc()
+}
+
+// gap records that count events (0: an unknown number) were lost before
+// they reached the pipeline, in order with the events queued before it.
+func (p *pipeline) gap(count uint64, cause string) {
+	select {
+	case p.q <- &apiv1.Event{Object: &apiv1.Event_Gap{Gap: &apiv1.Gap{Count: count, Cause: cause}}}:
+	default:
+		// Out of order rather than not at all.
+		if _, err := p.log.AppendGap(count, cause); err != nil {
+			p.d.logger.Error("gap not logged", "count", count, "cause", cause, "err", err)
+		}
+	}
 }
 
 func (p *pipeline) flushGap() {
@@ -409,9 +429,9 @@ func (svc *eventService) Info(ctx context.Context, _ *apiv1.InfoRequest) (*apiv1
 
 // degraded lists what this daemon does not enforce yet on this host.
 func (d *Daemon) degraded() []*apiv1.Degraded {
-	return []*apiv1.Degraded{
+	return append([]*apiv1.Degraded{
 		{Layer: apiv1.Layer_LAYER_BPF_LSM, Reason: "deny-wins file rules are enforced by the launcher's Landlock complement expansion, not by BPF-LSM"},
-	}
+	}, d.audit.degraded()...)
 }
 
 func landlockABI() (int, error) {

@@ -227,7 +227,16 @@ func (l *Launch) planSeccomp() error {
 	if err := seccomp.Verify(code); err != nil {
 		return fmt.Errorf("bundle: seccomp program for %s: %w", arch.Name, err)
 	}
-	l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(code))
+	// Denials are logged (SECCOMP_FILTER_FLAG_LOG); clone3's ENOSYS, which
+	// only sends libc to clone, goes to a program of its own, unlogged.
+	logged, quiet, err := seccomp.SplitFallbacks(code, arch)
+	if err != nil {
+		return fmt.Errorf("bundle: seccomp program for %s: %w", arch.Name, err)
+	}
+	l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(logged))
+	if quiet != nil {
+		l.spec.SeccompQuiet = append(l.spec.SeccompQuiet, shim.Pack(quiet))
+	}
 	detail := fmt.Sprintf("%d syscalls allowed, the rest fail with %s; %d instructions for %s, logged denials", len(b.Syscalls.Allowed), b.Syscalls.Errno, len(code), arch.Name)
 	state := Enforced
 	if b.Metadata.Mode == bundle.ModeAudit {

@@ -13,7 +13,8 @@
 //  5. Landlock (every right the kernel's ABI has, both scopes);
 //  6. every descriptor above 2 marked close-on-exec;
 //  7. the seccomp programs, last, because they may forbid what the shim
-//     itself needs (TSYNC, logging flag);
+//     itself needs (TSYNC; the logging flag on all but the program of
+//     libc's ENOSYS fallbacks);
 //  8. execve.
 //
 // The shim's goroutine stays locked to one thread from start to exec:
@@ -67,6 +68,10 @@ type Spec struct {
 	Net      *Net        `json:"net"`      // nil: the launcher's network namespace
 	Landlock *Landlock   `json:"landlock"` // nil: not applied (audit mode, or degraded)
 	Seccomp  [][]uint64  `json:"seccomp"`  // programs, installed in order; each instruction packed as op<<48|jt<<40|jf<<32|k
+	// SeccompQuiet are programs installed before Seccomp and, unlike them,
+	// without SECCOMP_FILTER_FLAG_LOG: the ENOSYS answers libc falls back
+	// from (clone3), which are no denials and must not reach the audit log.
+	SeccompQuiet [][]uint64 `json:"seccomp_quiet"`
 
 	Creds   *Creds   `json:"creds"` // nil: keep the launcher's user
 	Rlimits []Rlimit `json:"rlimits"`
@@ -137,7 +142,7 @@ func Main() {
 	if err != nil {
 		fail(code, "%v", err)
 	}
-	if err := installSeccomp(spec.Seccomp); err != nil {
+	if err := installSeccomp(spec.SeccompQuiet, spec.Seccomp); err != nil {
 		fail(ExitSetup, "%v", err)
 	}
 	err = syscall.Exec(path, spec.Argv, spec.Env)
@@ -225,8 +230,17 @@ func applyLandlock(l *Landlock, plan *fence.Plan) error {
 	return rs.Restrict(l.Log)
 }
 
-func installSeccomp(progs [][]uint64) error {
-	for i, p := range progs {
+// installSeccomp loads the quiet programs first: a logged program may
+// refuse seccomp() itself. Which programs are logged matters beyond their
+// own answers: the kernel logs an action by the flag of the filter that
+// returned it.
+func installSeccomp(quiet, logged [][]uint64) error {
+	for i, p := range quiet {
+		if err := seccomp.Load(unpack(p), seccomp.TSync); err != nil {
+			return fmt.Errorf("seccomp program %d (not logged): %w", i+1, err)
+		}
+	}
+	for i, p := range logged {
 		if err := seccomp.Load(unpack(p), seccomp.TSync|seccomp.LogActions); err != nil {
 			return fmt.Errorf("seccomp program %d: %w", i+1, err)
 		}

@@ -234,6 +234,13 @@ func Run(prog []bpf.RawInstruction, d Data) (Action, int, error) {
 // at all. Only loads of nr and arch, constant jumps, AND with a constant and
 // returns are understood; anything else on the path makes the call uncached.
 func ConstAllow(prog []bpf.RawInstruction, arch, nr uint32) bool {
+	a, ok := constAction(prog, arch, nr)
+	return ok && a == Allow
+}
+
+// constAction is ConstAllow's walk: the action every call (arch, nr) gets
+// whatever its arguments, when the path to it reads nothing else.
+func constAction(prog []bpf.RawInstruction, arch, nr uint32) (Action, bool) {
 	var reg uint32
 	for pc := 0; pc < len(prog); pc++ {
 		in := prog[pc]
@@ -245,10 +252,10 @@ func ConstAllow(prog []bpf.RawInstruction, arch, nr uint32) bool {
 			case 4:
 				reg = arch
 			default:
-				return false
+				return 0, false
 			}
 		case clsRET | retK:
-			return Action(in.K) == Allow
+			return Action(in.K), true
 		case clsJMP | jmpJA:
 			pc += int(in.K)
 		case clsJMP | jmpJEQ | srcK, clsJMP | jmpJGE | srcK, clsJMP | jmpJGT | srcK, clsJMP | jmpJSET | srcK:
@@ -271,10 +278,10 @@ func ConstAllow(prog []bpf.RawInstruction, arch, nr uint32) bool {
 		case clsALU | aluAND | srcK:
 			reg &= in.K
 		default:
-			return false
+			return 0, false
 		}
 	}
-	return false
+	return 0, false
 }
 
 // LongestPath is the worst-case number of instructions any input executes.
