@@ -110,7 +110,12 @@ enum reason {
 	R_PROTO,          /* a protocol the hooks do not proxy */
 	R_FILE,           /* a filesystem deny rule */
 	R_FILE_LIMIT,     /* a path deeper than the filesystem hooks walk, or no memory to walk it */
+	R_PROXY_DOWN,     /* nothing of agentd's listens where the proxy or stub should */
 };
+
+/* The SO_MARK of agentd's proxy and stub sockets. Setting a mark needs
+ * CAP_NET_ADMIN, so a socket bearing it is root's doing (bpf.Mark). */
+#define PADDOCK_MARK 0x70646b31
 
 struct event {
 	__u64 time_ns;   /* CLOCK_MONOTONIC */

@@ -171,6 +171,7 @@ const (
 	ReasonProto
 	ReasonFile
 	ReasonFileLimit
+	ReasonProxyDown
 )
 
 // reasons are the words a person or an agent can act on.
@@ -190,6 +191,7 @@ var reasons = [...]string{
 	ReasonProto:     "a protocol the hooks do not proxy",
 	ReasonFile:      "a filesystem deny rule",
 	ReasonFileLimit: "the path is deeper than the filesystem hooks follow, or could not be read; refused rather than guessed",
+	ReasonProxyDown: "agentd's egress proxy or DNS stub is not running (agentd is down or restarting); refused, never sent to whoever holds its port",
 }
 
 func (r Reason) String() string {

@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"context"
 	"bufio"
 	"encoding/hex"
 	"errors"
@@ -112,9 +113,9 @@ func newEnv(t *testing.T, pol Policy) *env {
 // serveProxy listens on 127.0.0.1 and ::1 on one port and answers each
 // connection with what the hooks recorded for it: "orig <dst> <cgroup>".
 func (e *env) serveProxy() uint16 {
-	l4 := listen(e.t, "tcp4", "127.0.0.1:0")
+	l4 := listenMarked(e.t, "tcp4", "127.0.0.1:0")
 	port := uint16(l4.Addr().(*net.TCPAddr).Port)
-	l6 := listen(e.t, "tcp6", fmt.Sprintf("[::1]:%d", port))
+	l6 := listenMarked(e.t, "tcp6", fmt.Sprintf("[::1]:%d", port))
 	for _, l := range []net.Listener{l4, l6} {
 		go func() {
 			for {
@@ -144,12 +145,13 @@ func (e *env) serveProxy() uint16 {
 
 // serveDNS echoes each datagram back with "dns " in front.
 func (e *env) serveDNS() uint16 {
-	p4, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	lc := ListenConfig()
+	p4, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	port := p4.LocalAddr().(*net.UDPAddr).Port
-	p6, err := net.ListenPacket("udp6", fmt.Sprintf("[::1]:%d", port))
+	p6, err := lc.ListenPacket(context.Background(), "udp6", fmt.Sprintf("[::1]:%d", port))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -167,6 +169,17 @@ func (e *env) serveDNS() uint16 {
 		}()
 	}
 	return uint16(port)
+}
+
+// listenMarked listens as agentd's proxy does (Mark set).
+func listenMarked(t *testing.T, network, addr string) net.Listener {
+	lc := ListenConfig()
+	l, err := lc.Listen(context.Background(), network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 func listen(t *testing.T, network, addr string) net.Listener {
@@ -744,13 +757,24 @@ func TestPinnedStateOutlivesTheLoader(t *testing.T) {
 	}
 	// A loader with nothing listening on the proxy port: refused.
 	dead := e.proxy
+	free := freePort(t)
 	e.h2(t, pins, func(h *Hooks) {
-		if err := h.Configure(Settings{ProxyPort: freePort(t)}); err != nil {
+		if err := h.Configure(Settings{ProxyPort: free}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if got := e.run(e.sandbox, "tcp", "4", "198.51.100.7:80"); got != "err ECONNREFUSED" {
-		t.Fatalf("with no proxy listening: %s, want err ECONNREFUSED", got)
+	if got := e.run(e.sandbox, "tcp", "4", "198.51.100.7:80"); got != "err EPERM" {
+		t.Fatalf("with no proxy listening: %s, want err EPERM", got)
+	}
+	// Someone else (no mark) listening on the proxy's port, as another
+	// local user could while agentd is down: refused, and the impostor,
+	// a canary, gets nothing.
+	impostor := tcpCanary(t, "tcp4", fmt.Sprintf("127.0.0.1:%d", free))
+	if got := e.run(e.sandbox, "tcp", "4", "198.51.100.7:80"); got != "err EPERM" || impostor.reached.Load() != 0 {
+		t.Fatalf("with an unmarked listener on the proxy port: %s, reached %d times", got, impostor.reached.Load())
+	}
+	if ev, ok := e.event(func(ev Event) bool { return ev.Reason == ReasonProxyDown }); !ok || ev.Action != Deny {
+		t.Fatalf("no proxy-down deny event: %+v", ev)
 	}
 	// A restarted loader adopts the sandbox's policy and points the hooks
 	// back at the live proxy.

@@ -117,10 +117,43 @@ static __always_inline void to_proxy(const struct settings *cfg, __u32 *ip)
 		__builtin_memcpy(ip, cfg->proxy_ip6, 16);
 }
 
+/* ours reports whether the socket listening (TCP) or bound (UDP) at the
+ * proxy's loopback address of the family v4 says, port nport (network
+ * order), bears PADDOCK_MARK. While agentd is down its ports are free, and
+ * another local user could bind one and receive what the hooks send
+ * there; the hooks then refuse instead. */
+static __always_inline int ours(void *ctx, const struct settings *cfg, int v4, __u32 nport, int udp)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 size;
+	if (v4) {
+		t.ipv4.saddr = cfg->proxy_ip4;
+		t.ipv4.daddr = cfg->proxy_ip4;
+		t.ipv4.dport = (__u16)nport;
+		size = sizeof(t.ipv4);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, cfg->proxy_ip6, 16);
+		__builtin_memcpy(t.ipv6.daddr, cfg->proxy_ip6, 16);
+		t.ipv6.dport = (__u16)nport;
+		size = sizeof(t.ipv6);
+	}
+	if (udp)
+		sk = bpf_sk_lookup_udp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+	else
+		sk = bpf_sk_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	int ok = sk->mark == PADDOCK_MARK;
+	bpf_sk_release(sk);
+	return ok;
+}
+
 /* decide handles a destination from connect4/6 or sendmsg4/6. On a
  * redirect it rewrites ip and *nport (network order). family is the
- * socket's, for the event. */
-static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family, __u32 type, __u32 proto, __u32 *ip,
+ * socket's, for the event. Whatever goes to the proxy or the stub goes
+ * only to agentd's own sockets (ours). */
+static __always_inline int decide(void *ctx, __u8 hook, __u64 cg, __u64 cookie, __u8 family, __u32 type, __u32 proto, __u32 *ip,
 				  __u32 *nport)
 {
 	struct settings *cfg = get_settings();
@@ -141,6 +174,8 @@ static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family
 		 * connect; an IPv4 peer given to an IPv6 socket then sends
 		 * through sendmsg4, already addressed to the stub. */
 		if (is_proxy_addr(cfg, ip) && *nport == sb->dns_port) {
+			if (!ours(ctx, cfg, v4, sb->dns_port, 1))
+				goto down;
 			emit(hook, ACT_ALLOW, R_DNS, 0, cg, cookie, family, type, proto, addr, port);
 			return ALLOW;
 		}
@@ -148,6 +183,8 @@ static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family
 			emit(hook, ACT_DENY, R_UDP, 0, cg, cookie, family, type, proto, addr, port);
 			return DENY;
 		}
+		if (!ours(ctx, cfg, v4, sb->dns_port, 1))
+			goto down;
 		remember(cookie, cg, addr, port, IPPROTO_UDP);
 		to_proxy(cfg, ip);
 		*nport = sb->dns_port;
@@ -161,6 +198,8 @@ static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family
 	/* DNS over TCP goes to the proxy, which hands it to the stub, whatever
 	 * the address: a local resolver (127.0.0.53) is no way around it. */
 	if (port == 53) {
+		if (!ours(ctx, cfg, v4, cfg->proxy_port, 0))
+			goto down;
 		remember(cookie, cg, addr, port, IPPROTO_TCP);
 		to_proxy(cfg, ip);
 		*nport = cfg->proxy_port;
@@ -169,6 +208,8 @@ static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family
 	}
 	if (v4 ? is_loopback4(ip[3]) : is_loopback6(ip)) {
 		if (is_proxy_addr(cfg, ip) && *nport == cfg->proxy_port) {
+			if (!ours(ctx, cfg, v4, cfg->proxy_port, 0))
+				goto down;
 			remember(cookie, cg, addr, port, IPPROTO_TCP);
 			emit(hook, ACT_ALLOW, R_PROXY, 0, cg, cookie, family, type, proto, addr, port);
 			return ALLOW;
@@ -181,11 +222,16 @@ static __always_inline int decide(__u8 hook, __u64 cg, __u64 cookie, __u8 family
 		emit(hook, ACT_DENY, R_GUARDED, 0, cg, cookie, family, type, proto, addr, port);
 		return DENY;
 	}
+	if (!ours(ctx, cfg, v4, cfg->proxy_port, 0))
+		goto down;
 	remember(cookie, cg, addr, port, IPPROTO_TCP);
 	to_proxy(cfg, ip);
 	*nport = cfg->proxy_port;
 	emit(hook, ACT_REDIRECT, R_EGRESS, 0, cg, cookie, family, type, proto, addr, port);
 	return ALLOW;
+down:
+	emit(hook, ACT_DENY, R_PROXY_DOWN, 0, cg, cookie, family, type, proto, addr, port);
+	return DENY;
 }
 
 /* The address fields of bpf_sock_addr must be read and written with 4-byte
@@ -196,7 +242,7 @@ static __always_inline int addr4(struct bpf_sock_addr *ctx, __u8 hook)
 	__u32 ip4 = ctx->user_ip4, port = ctx->user_port, p = port;
 	__u32 type = ctx->type, proto = ctx->protocol;
 	mapped4(ip, ip4);
-	int v = decide(hook, bpf_get_current_cgroup_id(), bpf_get_socket_cookie(ctx), AF_INET, type, proto, ip, &p);
+	int v = decide(ctx, hook, bpf_get_current_cgroup_id(), bpf_get_socket_cookie(ctx), AF_INET, type, proto, ip, &p);
 	if (v == ALLOW && (ip[3] != ip4 || p != port)) {
 		ctx->user_ip4 = ip[3];
 		ctx->user_port = p;
@@ -213,7 +259,7 @@ static __always_inline int addr6(struct bpf_sock_addr *ctx, __u8 hook)
 	__u32 type = ctx->type, proto = ctx->protocol;
 	load6(ip, &ctx->user_ip6[0], &ctx->user_ip6[1], &ctx->user_ip6[2], &ctx->user_ip6[3]);
 	__builtin_memcpy(orig, ip, 16);
-	int v = decide(hook, bpf_get_current_cgroup_id(), bpf_get_socket_cookie(ctx), AF_INET6, type, proto, ip, &p);
+	int v = decide(ctx, hook, bpf_get_current_cgroup_id(), bpf_get_socket_cookie(ctx), AF_INET6, type, proto, ip, &p);
 	if (v != ALLOW)
 		return v;
 	if (ip[0] != orig[0] || ip[1] != orig[1] || ip[2] != orig[2] || ip[3] != orig[3]) {

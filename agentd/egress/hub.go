@@ -164,15 +164,17 @@ func (h *Hub) resolver() *net.Resolver {
 	}}
 }
 
-// listenPair listens on 127.0.0.1 and ::1 on one free port.
+// listenPair listens on 127.0.0.1 and ::1 on one free port. Its sockets
+// bear bpf.Mark: the hooks send nothing to a socket without it.
 func listenPair(network string) (net.Listener, net.Listener, uint16, error) {
+	lc, ctx := bpf.ListenConfig(), context.Background()
 	for range 20 {
-		l4, err := net.Listen(network+"4", "127.0.0.1:0")
+		l4, err := lc.Listen(ctx, network+"4", "127.0.0.1:0")
 		if err != nil {
 			return nil, nil, 0, err
 		}
 		port := uint16(l4.Addr().(*net.TCPAddr).Port)
-		l6, err := net.Listen(network+"6", "[::1]:"+strconv.Itoa(int(port)))
+		l6, err := lc.Listen(ctx, network+"6", "[::1]:"+strconv.Itoa(int(port)))
 		if err == nil {
 			return l4, l6, port, nil
 		}
@@ -182,13 +184,14 @@ func listenPair(network string) (net.Listener, net.Listener, uint16, error) {
 }
 
 func packetPair() ([]net.PacketConn, uint16, error) {
+	lc, ctx := bpf.ListenConfig(), context.Background()
 	for range 20 {
-		p4, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		p4, err := lc.ListenPacket(ctx, "udp4", "127.0.0.1:0")
 		if err != nil {
 			return nil, 0, err
 		}
 		port := uint16(p4.LocalAddr().(*net.UDPAddr).Port)
-		p6, err := net.ListenPacket("udp6", "[::1]:"+strconv.Itoa(int(port)))
+		p6, err := lc.ListenPacket(ctx, "udp6", "[::1]:"+strconv.Itoa(int(port)))
 		if err == nil {
 			return []net.PacketConn{p4, p6}, port, nil
 		}

@@ -157,7 +157,7 @@ func (b *bench) run() ([]byte, error) {
 	if b.listenPort, err = b.serve(); err != nil {
 		return nil, err
 	}
-	if b.proxyPort, err = b.serve(); err != nil {
+	if b.proxyPort, err = b.serve(strconv.Itoa(bpf.Mark)); err != nil {
 		return nil, err
 	}
 	dns, err := net.ListenPacket("udp4", "127.0.0.1:0") // the policy needs a DNS stub port; nothing is resolved
@@ -280,8 +280,8 @@ func (b *bench) compile(tmp string) error {
 
 // serve starts a listener process and returns its port. It runs in this
 // process's cgroup, which no hook is attached to.
-func (b *bench) serve() (uint16, error) {
-	cmd := exec.Command(b.prog, "serve")
+func (b *bench) serve(args ...string) (uint16, error) {
+	cmd := exec.Command(b.prog, append([]string{"serve"}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -96,11 +96,18 @@ static int alt(long rounds, long n, long warmup, struct target *t, int ncase)
 	return 0;
 }
 
-static int serve(void)
+/* serve accepts and closes in a loop. A mark other than 0 is set on the
+ * listener: the hooks send redirected connections only to a listener
+ * bearing agentd's mark (bpf.Mark). */
+static int serve(unsigned mark)
 {
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l < 0) {
 		printf("err socket %s\n", strerror(errno));
+		return 1;
+	}
+	if (mark && setsockopt(l, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) {
+		printf("err mark %s\n", strerror(errno));
 		return 1;
 	}
 	struct sockaddr_in sa;
@@ -147,7 +154,9 @@ int main(int argc, char **argv)
 		return alt(atol(argv[2]), atol(argv[3]), atol(argv[4]), t, ncase);
 	}
 	if (argc == 2 && strcmp(argv[1], "serve") == 0)
-		return serve();
+		return serve(0);
+	if (argc == 3 && strcmp(argv[1], "serve") == 0)
+		return serve((unsigned)strtoul(argv[2], NULL, 0));
 	fprintf(stderr, "usage: %s alt ROUNDS N WARMUP PROCS IP PORT... | serve\n", argv[0]);
 	return 2;
 }
