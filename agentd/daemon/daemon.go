@@ -54,8 +54,11 @@ type Config struct {
 	// unixpin); "" means DefaultUnixDir. Sandboxes must share the
 	// daemon's mount namespace to see it.
 	UnixDir string
-	Logger  *slog.Logger
-	Version string
+	// ExportJSONL, when set, is a file every event is also written to as
+	// a JSON line, for log shippers; rotated to FILE.1 at 256 MiB.
+	ExportJSONL string
+	Logger      *slog.Logger
+	Version     string
 	// RemoteListen, when set, also serves the API on this TCP address with
 	// mutual TLS (remote.go): TLSCert and TLSKey are the server's PEM files
 	// (the key owned by root, mode 0600 or stricter), ClientCA the PEM CAs
@@ -73,6 +76,7 @@ type Daemon struct {
 	hub        *egress.Hub
 	pipe       *pipeline
 	sbx        *sandboxes
+	export     *exporter // nil when not exporting
 	srv        *grpc.Server
 	ln         net.Listener
 	metrics    *metrics
@@ -171,6 +175,12 @@ func Start(cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.pipe.daemonStarted(adopted, gone, strings.TrimSpace(string(prev)))
+	if cfg.ExportJSONL != "" {
+		if d.export, err = startExport(d.pipe, cfg.ExportJSONL, cfg.StateDir); err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, d.export.close)
+	}
 	d.audit = startAudit(d) // seccomp and Landlock denials
 	cleanup = append(cleanup, d.audit.stop)
 

@@ -385,20 +385,10 @@ func (svc *eventService) Subscribe(req *apiv1.SubscribeRequest, stream grpc.Serv
 			return status.Errorf(codes.Internal, "reading the event log: %v", err)
 		}
 		pos = max(pos, rec.Seq)
-		var ev *apiv1.Event
 		if rec.Gap != nil {
 			pos = max(pos, rec.Gap.To)
-			ev = &apiv1.Event{Seq: rec.Seq, Time: timestamppb.New(rec.Time), Host: svc.d.pipe.host, BootId: svc.d.pipe.bootID,
-				Layer: apiv1.Layer_LAYER_DAEMON, Action: apiv1.Action_ACTION_LOG, Enforced: true, Reason: rec.Gap.Cause,
-				Object: &apiv1.Event_Gap{Gap: &apiv1.Gap{Count: rec.Gap.Count, Cause: rec.Gap.Cause, FromSeq: rec.Gap.From, ToSeq: rec.Gap.To}}}
-		} else {
-			ev = &apiv1.Event{}
-			if err := proto.Unmarshal(rec.Data, ev); err != nil {
-				ev = &apiv1.Event{Layer: apiv1.Layer_LAYER_DAEMON, Action: apiv1.Action_ACTION_LOG, Enforced: true,
-					Object: &apiv1.Event_Gap{Gap: &apiv1.Gap{Count: 1, Cause: "undecodable event", FromSeq: rec.Seq, ToSeq: rec.Seq}}}
-			}
-			ev.Seq = rec.Seq
 		}
+		ev := svc.d.pipe.event(rec)
 		// Gaps are shown to everyone: a reader must know when it might have
 		// missed something of its own.
 		if ev.GetGap() == nil && (!visibleTo(cr.UID, ev) || !matches(req.GetFilter(), ev)) {

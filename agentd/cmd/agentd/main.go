@@ -50,6 +50,7 @@ Flags:
 	pins := fs.String("pin-dir", daemon.DefaultPinDir, "bpffs directory the programs and maps are pinned under")
 	cgroupRoot := fs.String("cgroup-root", "", "the cgroup2 directory (absolute path) sandboxes live below; default: paddock below the cgroup2 mount")
 	unixDir := fs.String("unix-dir", daemon.DefaultUnixDir, "root-owned directory where the unix sockets policies list are pinned by bind mounts")
+	export := fs.String("export-jsonl", "", "also write every event as a JSON line to this `FILE` (root-only, rotated to FILE.1 at 256 MiB), for log shippers")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this TCP address (e.g. 127.0.0.1:9464); off when empty")
 	listenTCP := fs.String("listen-tcp", "", "also serve the API on this TCP address with mutual TLS, for remote readers (e.g. 0.0.0.0:7443); needs --tls-cert, --tls-key and --client-ca; off when empty")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) of the TCP listener; owned by root, writable by root only")
@@ -77,7 +78,7 @@ Flags:
 	}
 	logger := slog.New(h)
 
-	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, CgroupRoot: *cgroupRoot, PinDir: *pins, UnixDir: *unixDir, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc "),
+	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, CgroupRoot: *cgroupRoot, PinDir: *pins, ExportJSONL: *export, UnixDir: *unixDir, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc "),
 		RemoteListen: *listenTCP, TLSCert: *tlsCert, TLSKey: *tlsKey, ClientCA: *clientCA})
 	if err != nil {
 		logger.Error("agentd could not start", "err", err)
