@@ -18,12 +18,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/paddock-sh/paddock/agentd/dns"
 	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/agentd/proxy"
+	"github.com/paddock-sh/paddock/agentd/redact"
 	"github.com/paddock-sh/paddock/agentd/unixpin"
 	"github.com/paddock-sh/paddock/bpf"
 	"github.com/paddock-sh/paddock/compiler/bundle"
@@ -317,7 +321,10 @@ func (h *Hub) serveDNSConn(c net.Conn, cl proxy.Client) {
 	h.stub.ServeConn(c, &dns.Sandbox{ID: cl.Sandbox.ID, Network: cl.Sandbox.Network})
 }
 
-// pump turns the hooks' records into events.
+// pump turns the hooks' records into events: socket decisions
+// (cgroup-bpf), file denials (bpf-lsm), and the exec and exit of
+// sandboxed processes (daemon, logged). Command lines are redacted here,
+// before they leave.
 func (h *Hub) pump() {
 	for {
 		e, err := h.rd.Read()
@@ -330,17 +337,89 @@ func (h *Hub) pump() {
 		h.mu.RLock()
 		sb := h.sandboxes[e.Cgroup]
 		h.mu.RUnlock()
-		ev := events.Event{Time: time.Now(), Layer: events.LayerCgroupBPF, Action: e.Action.String(), Reason: e.Reason.String(),
-			Proc: &events.Process{PID: e.PID, Comm: e.Comm},
-			Net:  &events.Net{Op: e.Hook.String(), Proto: protoName(e.Proto, e.Type, e.Family), Orig: e.Dst, Path: e.Path}}
-		if sb != nil {
-			ev.Sandbox = sb.id
-			if e.Rule > 0 && int(e.Rule) <= len(sb.rules) {
-				ev.Rule = sb.rules[e.Rule-1]
-			}
-		}
-		h.sink.Emit(ev)
+		h.sink.Emit(toEvent(e, sb))
 	}
+}
+
+// toEvent converts one record of the hooks; sb is the sandbox of its
+// cgroup, nil when the hub knows none (the daemon then looks the cgroup
+// up).
+func toEvent(e bpf.Event, sb *sandbox) events.Event {
+	ev := events.Event{Time: wallTime(e.Time), Action: e.Action.String(), Reason: e.Reason.String(),
+		Proc: &events.Process{PID: e.PID, Comm: e.Comm, CgroupID: e.Cgroup}}
+	if sb != nil {
+		ev.Sandbox = sb.id
+	}
+	switch {
+	case e.Exec != nil:
+		x := e.Exec
+		exe := redact.String(truncated(strings.ToValidUTF8(x.Filename, "\uFFFD"), x.FilenameTruncated))
+		argv := make([]string, len(x.Argv))
+		for i, a := range x.Argv {
+			argv[i] = strings.ToValidUTF8(a, "\uFFFD")
+		}
+		argv = redact.Argv(argv)
+		if x.ArgvTruncated && len(argv) > 0 {
+			argv[len(argv)-1] = truncated(argv[len(argv)-1], true)
+		}
+		ev.Layer, ev.Action, ev.Reason = events.LayerDaemon, events.ActionLog, "a sandboxed process started a program"
+		ev.Proc.TID, ev.Proc.UID, ev.Proc.Exe = x.TID, x.UID, exe
+		for _, a := range x.Ancestors {
+			ev.Proc.Ancestors = append(ev.Proc.Ancestors, events.Ancestor{PID: a.PID, Comm: a.Comm})
+		}
+		ev.Proc.Truncated = x.AncestorsTruncated
+		ev.Exec = &events.Exec{Exe: exe, Argv: argv}
+	case e.Exit != nil:
+		ev.Layer, ev.Action, ev.Reason = events.LayerDaemon, events.ActionLog, "a sandboxed process ended"
+		ev.Proc.TID, ev.Proc.UID = e.Exit.TID, e.Exit.UID
+		ev.Exit = &events.Exit{Code: e.Exit.Code, Signal: e.Exit.Signal}
+	case e.Hook.File():
+		// The file rules' numbers are the daemon's (bpf.PutFileRules),
+		// not this hub's network rules.
+		ev.Layer = events.LayerBPFLSM
+		access := "read"
+		if e.Write {
+			access = "write"
+		}
+		ev.File = &events.File{Path: e.Path, Operation: fileOps[e.Hook], Access: []string{access}}
+	default:
+		ev.Layer = events.LayerCgroupBPF
+		ev.Net = &events.Net{Op: e.Hook.String(), Proto: protoName(e.Proto, e.Type, e.Family), Orig: e.Dst, Path: e.Path}
+		if sb != nil && e.Rule > 0 && int(e.Rule) <= len(sb.rules) {
+			ev.Rule = sb.rules[e.Rule-1]
+		}
+	}
+	return ev
+}
+
+// fileOps names the operation each filesystem hook refused.
+var fileOps = map[bpf.Hook]string{
+	bpf.HookFileOpen: "open", bpf.HookFileTruncate: "truncate", bpf.HookPathTruncate: "truncate",
+	bpf.HookMknod: "create", bpf.HookMkdir: "mkdir", bpf.HookSymlink: "symlink", bpf.HookLink: "link",
+	bpf.HookRename: "rename", bpf.HookUnlink: "unlink", bpf.HookRmdir: "rmdir", bpf.HookChmod: "chmod",
+	bpf.HookChown: "chown",
+}
+
+// truncated marks a value the kernel cut short.
+func truncated(s string, cut bool) string {
+	if cut {
+		return s + "\u2026"
+	}
+	return s
+}
+
+// wallTime converts the hooks' CLOCK_MONOTONIC time to wall time: the
+// reader may see a record some milliseconds after it was made.
+func wallTime(mono time.Duration) time.Time {
+	now := time.Now()
+	var ts unix.Timespec
+	if mono <= 0 || unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return now
+	}
+	if d := time.Duration(ts.Nano()) - mono; d > 0 {
+		return now.Add(-d)
+	}
+	return now
 }
 
 // Lost is how many decisions the hooks could not put in the ring buffer
