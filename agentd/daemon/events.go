@@ -77,7 +77,7 @@ func (p *pipeline) emit(ev *apiv1.Event) {
 	if p.d.sbx != nil {
 		var r *record
 		if ev.SandboxId != "" {
-			r = p.d.sbx.get(ev.SandboxId)
+			r = p.d.sbx.recent(ev.SandboxId, 0)
 		} else if cg := ev.GetProcess().GetCgroupId(); cg != 0 {
 			// Sources that know only the kernel's word (audit, exec and
 			// exit tracepoints) name the cgroup; the sandbox is ours to find.

@@ -57,6 +57,12 @@ type sandboxes struct {
 	mu sync.RWMutex
 	m  map[string]*record
 
+	// gone keeps destroyed sandboxes for a while, for their last
+	// decisions: the hooks' ring buffer is read every 20 ms, so a
+	// workload's final connect can reach the pipeline after its sandbox
+	// was destroyed, and must still be attributed to it.
+	gone []goneRecord
+
 	enterMu  sync.Mutex // one Enter at a time: check-then-move
 	watchMu  sync.Mutex
 	watchers map[string]*os.File // ephemeral sandboxes' creator pidfds
@@ -207,6 +213,38 @@ func (s *sandboxes) save(r *record) error {
 	return os.Rename(tmp, s.recordPath(r.ID))
 }
 
+type goneRecord struct {
+	r    *record
+	when time.Time
+}
+
+// keepGone is how long a destroyed sandbox's events are still attributed
+// to it.
+const keepGone = 30 * time.Second
+
+// recent finds a live sandbox by id, or one destroyed in the last
+// keepGone, for attributing events; never for the API.
+func (s *sandboxes) recent(id string, cg uint64) *record {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if id != "" {
+		if r := s.m[id]; r != nil {
+			return r
+		}
+	}
+	for _, r := range s.m {
+		if cg != 0 && r.cg == cg {
+			return r
+		}
+	}
+	for _, g := range s.gone {
+		if (id != "" && g.r.ID == id) || (cg != 0 && g.r.cg == cg) {
+			return g.r
+		}
+	}
+	return nil
+}
+
 // destroy kills what runs in the sandbox and removes everything of it.
 // The record leaves the table first: a second destroy (the creator's exit
 // racing an explicit Destroy) finds nothing to do.
@@ -217,6 +255,14 @@ func (s *sandboxes) destroy(r *record) error {
 		return nil
 	}
 	delete(s.m, r.ID)
+	now := time.Now()
+	kept := s.gone[:0]
+	for _, g := range s.gone {
+		if now.Sub(g.when) < keepGone {
+			kept = append(kept, g)
+		}
+	}
+	s.gone = append(kept, goneRecord{r, now})
 	s.mu.Unlock()
 	s.watchMu.Lock()
 	if f := s.watchers[r.ID]; f != nil {
@@ -325,19 +371,11 @@ func (s *sandboxes) get(id string) *record {
 	return s.m[id]
 }
 
-// byCgroup finds the sandbox whose cgroup id is cg. Sandboxes cannot make
-// cgroups of their own (the directory is root's), so an exact match is
-// all there is. A scan: there are few sandboxes per host.
-func (s *sandboxes) byCgroup(cg uint64) *record {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, r := range s.m {
-		if r.cg == cg {
-			return r
-		}
-	}
-	return nil
-}
+// byCgroup finds the sandbox whose cgroup id is cg, live or destroyed in
+// the last keepGone (see recent). Sandboxes cannot make cgroups of their
+// own (the directory is root's), so an exact match is all there is. A
+// scan: there are few sandboxes per host.
+func (s *sandboxes) byCgroup(cg uint64) *record { return s.recent("", cg) }
 
 // pids lists the processes in a sandbox's cgroup.
 func (r *record) pids() []uint32 {
