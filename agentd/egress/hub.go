@@ -343,20 +343,22 @@ func (h *Hub) pump() {
 
 // toEvent converts one record of the hooks; sb is the sandbox of its
 // cgroup, nil when the hub knows none (the daemon then looks the cgroup
-// up).
+// up). Names and paths from the kernel are bytes, not always UTF-8, and
+// the workload chooses them: they are made valid UTF-8, which the API's
+// strings must be.
 func toEvent(e bpf.Event, sb *sandbox) events.Event {
 	ev := events.Event{Time: wallTime(e.Time), Action: e.Action.String(), Reason: e.Reason.String(),
-		Proc: &events.Process{PID: e.PID, Comm: e.Comm, CgroupID: e.Cgroup}}
+		Proc: &events.Process{PID: e.PID, Comm: utf8(e.Comm), CgroupID: e.Cgroup}}
 	if sb != nil {
 		ev.Sandbox = sb.id
 	}
 	switch {
 	case e.Exec != nil:
 		x := e.Exec
-		exe := redact.String(truncated(strings.ToValidUTF8(x.Filename, "\uFFFD"), x.FilenameTruncated))
+		exe := redact.String(truncated(utf8(x.Filename), x.FilenameTruncated))
 		argv := make([]string, len(x.Argv))
 		for i, a := range x.Argv {
-			argv[i] = strings.ToValidUTF8(a, "\uFFFD")
+			argv[i] = utf8(a)
 		}
 		argv = redact.Argv(argv)
 		if x.ArgvTruncated && len(argv) > 0 {
@@ -365,7 +367,7 @@ func toEvent(e bpf.Event, sb *sandbox) events.Event {
 		ev.Layer, ev.Action, ev.Reason = events.LayerDaemon, events.ActionLog, "a sandboxed process started a program"
 		ev.Proc.TID, ev.Proc.UID, ev.Proc.Exe = x.TID, x.UID, exe
 		for _, a := range x.Ancestors {
-			ev.Proc.Ancestors = append(ev.Proc.Ancestors, events.Ancestor{PID: a.PID, Comm: a.Comm})
+			ev.Proc.Ancestors = append(ev.Proc.Ancestors, events.Ancestor{PID: a.PID, Comm: utf8(a.Comm)})
 		}
 		ev.Proc.Truncated = x.AncestorsTruncated
 		ev.Exec = &events.Exec{Exe: exe, Argv: argv}
@@ -381,10 +383,10 @@ func toEvent(e bpf.Event, sb *sandbox) events.Event {
 		if e.Write {
 			access = "write"
 		}
-		ev.File = &events.File{Path: e.Path, Operation: fileOps[e.Hook], Access: []string{access}}
+		ev.File = &events.File{Path: utf8(e.Path), Operation: fileOps[e.Hook], Access: []string{access}}
 	default:
 		ev.Layer = events.LayerCgroupBPF
-		ev.Net = &events.Net{Op: e.Hook.String(), Proto: protoName(e.Proto, e.Type, e.Family), Orig: e.Dst, Path: e.Path}
+		ev.Net = &events.Net{Op: e.Hook.String(), Proto: protoName(e.Proto, e.Type, e.Family), Orig: e.Dst, Path: utf8(e.Path)}
 		if sb != nil && e.Rule > 0 && int(e.Rule) <= len(sb.rules) {
 			ev.Rule = sb.rules[e.Rule-1]
 		}
@@ -399,6 +401,8 @@ var fileOps = map[bpf.Hook]string{
 	bpf.HookRename: "rename", bpf.HookUnlink: "unlink", bpf.HookRmdir: "rmdir", bpf.HookChmod: "chmod",
 	bpf.HookChown: "chown",
 }
+
+func utf8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // truncated marks a value the kernel cut short.
 func truncated(s string, cut bool) string {

@@ -100,8 +100,9 @@ func TestToEvent(t *testing.T) {
 		!slices.Equal(ev.File.Access, []string{"read"}) || ev.Proc.CgroupID != 77 || ev.Rule != "" {
 		t.Errorf("file open denial: %+v %+v", ev, ev.File)
 	}
-	ev = toEvent(bpf.Event{Hook: bpf.HookRename, Action: bpf.Deny, Reason: bpf.ReasonFile, Path: "/w/.git/hooks", Write: true}, nil)
-	if ev.File == nil || ev.File.Operation != "rename" || !slices.Equal(ev.File.Access, []string{"write"}) || ev.Sandbox != "" {
+	ev = toEvent(bpf.Event{Hook: bpf.HookRename, Action: bpf.Deny, Reason: bpf.ReasonFile, Path: "/w/.git/hooks\xff", Write: true}, nil)
+	if ev.File == nil || ev.File.Operation != "rename" || ev.File.Path != "/w/.git/hooks\uFFFD" ||
+		!slices.Equal(ev.File.Access, []string{"write"}) || ev.Sandbox != "" {
 		t.Errorf("rename denial: %+v %+v", ev, ev.File)
 	}
 	ev = toEvent(bpf.Event{Hook: bpf.HookExec, PID: 5, Exec: &bpf.Exec{Filename: "/bin/x\xff",
