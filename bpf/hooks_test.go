@@ -3,8 +3,8 @@
 package bpf
 
 import (
-	"context"
 	"bufio"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
@@ -301,6 +302,11 @@ func fromLayer(e events.Event) *apiv1.Event {
 // that came from a workload (names, paths, comm), so an event cannot
 // rewrite the terminal or the dashboard that shows it.
 func clean(s string) string {
+	// Protobuf refuses to marshal a string that is not UTF-8, which would
+	// lose the whole event: bytes that are not become U+FFFD.
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	ok := true
 	for _, r := range s {
 		if bad(r) {

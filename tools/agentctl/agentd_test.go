@@ -86,15 +86,17 @@ func TestAgentdRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Decisions reach the log within milliseconds of being made, not
+	// necessarily before agentctl exits: follow the log for a while.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := apiv1.NewEventsClient(cc).Subscribe(ctx, &apiv1.SubscribeRequest{Filter: &apiv1.Filter{SandboxIds: []string{id}}})
+	st, err := apiv1.NewEventsClient(cc).Subscribe(ctx, &apiv1.SubscribeRequest{Follow: true, Filter: &apiv1.Filter{SandboxIds: []string{id}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var phases []string
 	refused := false
-	for {
+	for !refused || len(phases) < 3 {
 		ev, err := st.Recv()
 		if err != nil {
 			break
@@ -112,7 +114,7 @@ func TestAgentdRun(t *testing.T) {
 	if strings.Join(phases, ",") != "created,started,destroyed" {
 		t.Errorf("sandbox %s lifecycle: %v, want created, started, destroyed", id, phases)
 	}
-	list, err := apiv1.NewSandboxesClient(cc).List(ctx, &apiv1.ListSandboxesRequest{})
+	list, err := apiv1.NewSandboxesClient(cc).List(context.Background(), &apiv1.ListSandboxesRequest{})
 	if err != nil || len(list.Sandboxes) != 0 {
 		t.Errorf("sandboxes left after the run: %v %v", list, err)
 	}
