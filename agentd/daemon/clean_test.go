@@ -8,6 +8,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/agentd/events"
+	"github.com/paddock-sh/paddock/compiler/bundle"
 )
 
 // TestClean: text from a workload cannot rewrite a terminal or a
@@ -29,5 +31,14 @@ func TestClean(t *testing.T) {
 		if _, err := proto.Marshal(&apiv1.Event{Reason: got}); err != nil {
 			t.Errorf("clean(%q) does not marshal: %v", in, err)
 		}
+	}
+}
+
+// TestRuleLocation: the rule an event names arrives with its source
+// location, not as one string.
+func TestRuleLocation(t *testing.T) {
+	ev := fromLayer(events.Event{Layer: events.LayerProxy, Action: events.ActionDeny, Rule: bundle.Rule{Field: "network.deny[1]", File: "agent.hcl", Line: 14}.String()})
+	if r := ev.GetRule(); r.GetField() != "network.deny[1]" || r.GetFile() != "agent.hcl" || r.GetLine() != 14 {
+		t.Fatalf("rule: %v", r)
 	}
 }

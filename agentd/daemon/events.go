@@ -28,6 +28,7 @@ import (
 	"github.com/paddock-sh/paddock/agentd/eventlog"
 	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/agentd/peer"
+	"github.com/paddock-sh/paddock/compiler/bundle"
 )
 
 // pipeline turns every layer's decisions into enveloped events and writes
@@ -254,7 +255,8 @@ func fromLayer(e events.Event) *apiv1.Event {
 		Reason: clean(e.Reason),
 	}
 	if e.Rule != "" {
-		ev.Rule = &apiv1.Rule{Field: clean(e.Rule)}
+		r := bundle.ParseRule(e.Rule)
+		ev.Rule = &apiv1.Rule{Field: clean(r.Field), File: clean(r.File), Line: uint32(r.Line)}
 	}
 	if p := e.Proc; p != nil {
 		ev.Process = &apiv1.Process{Pid: p.PID, Tid: p.TID, Uid: p.UID, Comm: clean(p.Comm), Exe: clean(p.Exe),

@@ -24,6 +24,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Format and Version identify the file format. Version changes whenever a
@@ -85,6 +87,25 @@ func (r Rule) String() string {
 		return r.Field
 	}
 	return fmt.Sprintf("%s (%s:%d)", r.Field, r.File, r.Line)
+}
+
+// ParseRule reads back what String wrote: the field, and the file and
+// line when there are. Text that is not in that form is all field.
+func ParseRule(s string) Rule {
+	field, loc, ok := strings.Cut(s, " (")
+	if !ok || !strings.HasSuffix(loc, ")") {
+		return Rule{Field: s}
+	}
+	loc = strings.TrimSuffix(loc, ")")
+	i := strings.LastIndexByte(loc, ':')
+	if i <= 0 {
+		return Rule{Field: s}
+	}
+	line, err := strconv.Atoi(loc[i+1:])
+	if err != nil || line < 0 {
+		return Rule{Field: s}
+	}
+	return Rule{Field: field, File: loc[:i], Line: line}
 }
 
 // Modes.

@@ -336,3 +336,20 @@ func TestGuardedIn(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRule(t *testing.T) {
+	for _, r := range []Rule{
+		{Field: "network.allow[2]", File: "agent.hcl", Line: 14},
+		{Field: "filesystem.deny[0]", File: "builtin:base", Line: 43},
+		{Field: "syscalls.deny[1]"},
+		{Field: "network.deny[0]", File: "dir (x)/p.hcl", Line: 3},
+	} {
+		got := ParseRule(r.String())
+		if got.Field != r.Field || got.File != r.File || got.Line != r.Line {
+			t.Errorf("ParseRule(%q) = %+v, want %+v", r.String(), got, r)
+		}
+	}
+	if got := ParseRule("a, b"); got.Field != "a, b" || got.File != "" {
+		t.Errorf("free text: %+v", got)
+	}
+}
