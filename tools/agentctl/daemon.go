@@ -177,6 +177,16 @@ func eventLine(ev *apiv1.Event, color bool) string {
 		what = fmt.Sprintf("%s %s", o.File.Operation, o.File.Path)
 	case *apiv1.Event_Syscall:
 		what = fmt.Sprintf("syscall %s", o.Syscall.Name)
+	case *apiv1.Event_Exec:
+		what = "exec " + o.Exec.Exe
+		if len(o.Exec.Argv) > 1 {
+			what += " " + strings.Join(o.Exec.Argv[1:], " ")
+		}
+	case *apiv1.Event_Exit:
+		what = fmt.Sprintf("exit %d", o.Exit.Code)
+		if o.Exit.Signal != 0 {
+			what = fmt.Sprintf("exit by signal %d", o.Exit.Signal)
+		}
 	}
 	sb := ev.SandboxId
 	if sb == "" {
@@ -188,6 +198,9 @@ func eventLine(ev *apiv1.Event, color bool) string {
 	}
 	if ev.Rule != nil {
 		line += " rule " + ev.Rule.Field
+		if ev.Rule.File != "" {
+			line += fmt.Sprintf(" (%s:%d)", ev.Rule.File, ev.Rule.Line)
+		}
 	} else if ev.Reason != "" && ev.GetGap() == nil && ev.GetLifecycle() == nil {
 		line += " (" + ev.Reason + ")"
 	}
