@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,6 +128,21 @@ func TestSandboxLifecycleAndEvents(t *testing.T) {
 	}
 	if created.Limits.GetPids() != 64 || created.PolicyName != "base" {
 		t.Fatalf("created: %v", created)
+	}
+	// builtin:base has deny rules: the BPF-LSM layer holds them, or the
+	// sandbox says why not (this kernel may refuse BPF trampolines).
+	lsm := slices.Contains(created.Enforced, apiv1.Layer_LAYER_BPF_LSM)
+	var why string
+	for _, d := range created.Degraded {
+		if d.Layer == apiv1.Layer_LAYER_BPF_LSM {
+			why = d.Reason
+		}
+	}
+	if lsm == (why != "") || (!lsm && !strings.Contains(why, "BPF-LSM")) {
+		t.Fatalf("BPF-LSM layer: enforced %v, degraded %q", lsm, why)
+	}
+	if os.Getenv("PADDOCK_REQUIRE_BPF_LSM") == "1" && !lsm {
+		t.Fatalf("PADDOCK_REQUIRE_BPF_LSM=1 and the deny rules are not enforced: %s", why)
 	}
 	list, err := sbx.List(ctx, &apiv1.ListSandboxesRequest{})
 	if err != nil || len(list.Sandboxes) != 1 || list.Sandboxes[0].Id != created.Id {

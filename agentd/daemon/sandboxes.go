@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/agentd/fsdeny"
 	"github.com/paddock-sh/paddock/agentd/limits"
 	"github.com/paddock-sh/paddock/agentd/peer"
 	"github.com/paddock-sh/paddock/bpf"
@@ -46,6 +47,7 @@ type record struct {
 	Creator *Creator `json:"creator,omitempty"`
 
 	b     *bundle.Bundle
+	files string // why the BPF-LSM deny rules do not hold, "" when they do
 	dir   string // cgroup2 directory
 	cg    uint64
 	group *limits.Group
@@ -115,6 +117,52 @@ func vars(owner uint32, workspace string) (bundle.Vars, error) {
 		return bundle.Vars{}, fmt.Errorf("owner uid %d: %w", owner, err)
 	}
 	return bundle.Vars{Workspace: workspace, Home: u.HomeDir, Tmp: os.TempDir(), User: u.Username}, nil
+}
+
+// putFileRules lowers the policy's filesystem deny rules for the BPF-LSM
+// hooks (DESIGN.md D5) and writes them for the sandbox's cgroup. What the
+// hooks cannot hold (no BPF-LSM on this kernel, a rule they cannot
+// express) is recorded in r.files and shown as degraded; the launcher's
+// masks at launch still cover what exists. Only a failure to write the
+// maps is an error.
+func (s *sandboxes) putFileRules(r *record) error {
+	r.files = ""
+	if len(r.b.Filesystem.Deny) == 0 {
+		return nil
+	}
+	if err := s.d.hub.FileEnforcement(); err != nil {
+		// Lowering searches the denied trees: not worth it for rules
+		// nothing would apply.
+		r.files = err.Error()
+		return nil
+	}
+	v, err := vars(r.Owner, r.Workspace)
+	if err != nil {
+		r.files = err.Error()
+		return nil
+	}
+	rfs, err := r.b.Filesystem.Resolve(v)
+	if err != nil {
+		r.files = "resolving the deny rules: " + err.Error()
+		return nil
+	}
+	low, lerr := fsdeny.Lower(rfs.Deny, func(i int) uint32 { return uint32(i + 1) }, fsdeny.DefaultLimits)
+	names := make([]string, len(rfs.Deny))
+	for i, d := range rfs.Deny {
+		names[i] = d.Rule.String()
+	}
+	err = s.d.hub.PutFileRules(r.dir, low.Rules, names)
+	var notes []string
+	if errors.Is(err, bpf.ErrNotEnforced) {
+		notes = append(notes, err.Error())
+	} else if err != nil {
+		return err
+	}
+	if lerr != nil {
+		notes = append(notes, lerr.Error())
+	}
+	r.files = strings.Join(notes, "; ")
+	return nil
 }
 
 // unixPaths resolves the unix socket allowlist. The daemon's own socket is
@@ -189,6 +237,9 @@ func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundl
 		return nil, status.Errorf(codes.Internal, "network policy: %v", err)
 	}
 	undo = append(undo, func() { s.d.hub.Remove(r.dir) })
+	if err := s.putFileRules(r); err != nil {
+		return nil, status.Errorf(codes.Internal, "filesystem deny rules: %v", err)
+	}
 	if err := s.save(r); err != nil {
 		return nil, status.Errorf(codes.Internal, "sandbox record: %v", err)
 	}
@@ -348,6 +399,9 @@ func (s *sandboxes) adopt() (adopted []string, gone []string, err error) {
 		if err == nil {
 			err = s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups)
 		}
+		if err == nil {
+			err = s.putFileRules(r)
+		}
 		if err != nil {
 			// Its cgroup stays with no sandbox entry: no network at all.
 			s.d.logger.Error("sandbox not re-adopted; its processes have no network", "sandbox", r.ID, "err", err)
@@ -406,11 +460,18 @@ func (s *sandboxes) proto(r *record) *apiv1.Sandbox {
 		ProxyPort: uint32(s.d.hub.ProxyPort()),
 		Enforced:  []apiv1.Layer{apiv1.Layer_LAYER_CGROUP_BPF, apiv1.Layer_LAYER_PROXY, apiv1.Layer_LAYER_DNS},
 	}
+	switch {
+	case len(r.b.Filesystem.Deny) == 0:
+	case r.files == "":
+		sb.Enforced = append(sb.Enforced, apiv1.Layer_LAYER_BPF_LSM)
+	default:
+		sb.Degraded = append(sb.Degraded, &apiv1.Degraded{Layer: apiv1.Layer_LAYER_BPF_LSM, Reason: r.files})
+	}
 	if r.Attached {
-		sb.Degraded = []*apiv1.Degraded{
-			{Layer: apiv1.Layer_LAYER_SECCOMP, Reason: "attached to a running process tree: seccomp applies only to processes started under it"},
-			{Layer: apiv1.Layer_LAYER_LANDLOCK, Reason: "attached to a running process tree: Landlock applies only to processes started under it"},
-		}
+		sb.Degraded = append(sb.Degraded,
+			&apiv1.Degraded{Layer: apiv1.Layer_LAYER_SECCOMP, Reason: "attached to a running process tree: seccomp applies only to processes started under it"},
+			&apiv1.Degraded{Layer: apiv1.Layer_LAYER_LANDLOCK, Reason: "attached to a running process tree: Landlock applies only to processes started under it"},
+		)
 	}
 	return sb
 }

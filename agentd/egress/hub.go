@@ -76,8 +76,10 @@ type sandbox struct {
 	cg    uint64
 	net   *bundle.Network
 	rules []string // rule number n is rules[n-1]
-	dns   []net.PacketConn
-	px    *proxy.Sandbox
+	// fileRules name the BPF-LSM deny rules the same way (PutFileRules).
+	fileRules []string
+	dns       []net.PacketConn
+	px        *proxy.Sandbox
 }
 
 // Start loads and attaches the hooks and starts the proxy and the stub.
@@ -270,6 +272,28 @@ func (h *Hub) Remove(cgroupDir string) error {
 	return err
 }
 
+// PutFileRules gives the sandbox of cgroupDir the deny rules of its
+// policy, lowered (agentd/fsdeny), each named for its events by names[i]
+// (rule number i+1). It returns bpf.ErrNotEnforced, wrapped, when the
+// kernel could not load the filesystem hooks: the rules are in the maps
+// but nothing applies them.
+func (h *Hub) PutFileRules(cgroupDir string, rules []bpf.FileRule, names []string) error {
+	cg, err := bpf.CgroupID(cgroupDir)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if sb := h.sandboxes[cg]; sb != nil {
+		sb.fileRules = names
+	}
+	h.mu.Unlock()
+	return h.hooks.PutFileRules(cg, rules)
+}
+
+// FileEnforcement says whether the BPF-LSM filesystem hooks are attached
+// (nil), and otherwise why not.
+func (h *Hub) FileEnforcement() error { return h.hooks.FileEnforcement() }
+
 // pin pins the listed unix sockets. A path that cannot be pinned stays
 // unreachable, and says so in an event: the policy named it, and the
 // workload will be refused.
@@ -384,6 +408,9 @@ func toEvent(e bpf.Event, sb *sandbox) events.Event {
 			access = "write"
 		}
 		ev.File = &events.File{Path: utf8(e.Path), Operation: fileOps[e.Hook], Access: []string{access}}
+		if sb != nil && e.Rule > 0 && int(e.Rule) <= len(sb.fileRules) {
+			ev.Rule = sb.fileRules[e.Rule-1]
+		}
 	default:
 		ev.Layer = events.LayerCgroupBPF
 		ev.Net = &events.Net{Op: e.Hook.String(), Proto: protoName(e.Proto, e.Type, e.Family), Orig: e.Dst, Path: utf8(e.Path)}

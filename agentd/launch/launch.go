@@ -57,6 +57,9 @@ type Daemon struct {
 	// Limits says the sandbox's cgroup holds the policy's memory, pids
 	// and CPU limits.
 	Limits bool
+	// FileDeny is why agentd's BPF-LSM hooks do not hold the policy's
+	// deny rules for this sandbox, "" when they do.
+	FileDeny string
 }
 
 // Layer is one enforcement layer and what this launch does with it.
@@ -304,13 +307,13 @@ func (l *Launch) planLandlock() error {
 	}
 	l.spec.Fence = l.Fence
 	if len(b.Filesystem.Deny) > 0 {
-		detail := "needs agentd: deny rules cover what exists at launch, not names created later inside writable trees"
-		if l.opts.Daemon != nil {
-			// agentd's filesystem hooks are not wired to sandboxes yet
-			// (and cannot load on kernels without BPF trampolines).
-			detail = "agentd does not apply deny rules to files created after launch yet (agentctl info says whether this kernel could): they cover what exists at launch"
+		layer := Layer{Name: "bpf-lsm", State: Degraded, Detail: "needs agentd: deny rules cover what exists at launch, not names created later inside writable trees"}
+		if d := l.opts.Daemon; d != nil && d.FileDeny == "" {
+			layer = Layer{Name: "bpf-lsm", State: Enforced, Detail: "agentd's BPF-LSM hooks refuse the deny rules on open, create, rename, link and truncate, names created after launch included"}
+		} else if d != nil {
+			layer.Detail = "agentd cannot enforce the deny rules on names created after launch (" + d.FileDeny + "): they cover what exists at launch"
 		}
-		l.Layers = append(l.Layers, Layer{Name: "bpf-lsm", State: Degraded, Detail: detail})
+		l.Layers = append(l.Layers, layer)
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}()
 	} else if withDaemon {
 		// --explain shows the plan agentd would run, without creating anything.
-		opts.Daemon = &launch.Daemon{Sandbox: "(made at launch)", Limits: true, Enter: func(int) error { return nil }}
+		opts.Daemon = &launch.Daemon{Sandbox: "(made at launch)", Limits: true, FileDeny: "see agentctl info", Enter: func(int) error { return nil }}
 	}
 	l, err := launch.Prepare(opts)
 	if err != nil {

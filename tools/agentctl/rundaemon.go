@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -69,8 +70,17 @@ func startDaemonRun(socket string, b *bundle.Bundle, workspace string) (*daemonR
 		return nil, nil, fmt.Errorf("agentd (%s): creating the sandbox: %w", socket, err)
 	}
 	dr := &daemonRun{cc: cc, sbx: sbx, since: info.GetLastSeq()}
+	fileDeny := "agentd does not say it enforces them"
+	if slices.Contains(sbx.GetEnforced(), apiv1.Layer_LAYER_BPF_LSM) {
+		fileDeny = ""
+	}
+	for _, dg := range sbx.GetDegraded() {
+		if dg.GetLayer() == apiv1.Layer_LAYER_BPF_LSM {
+			fileDeny = dg.GetReason()
+		}
+	}
 	d := &launch.Daemon{
-		Sandbox: sbx.GetId(), Cgroup: sbx.GetCgroup(), ProxyPort: uint16(sbx.GetProxyPort()), Limits: true,
+		Sandbox: sbx.GetId(), Cgroup: sbx.GetCgroup(), ProxyPort: uint16(sbx.GetProxyPort()), Limits: true, FileDeny: fileDeny,
 		Enter: func(pid int) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
