@@ -106,45 +106,103 @@ func (p *pipeline) write() {
 	defer p.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	// The writer takes what the queue holds when it gets to it, up to
+	// maxBatch events, and writes them with one AppendBatch: batches grow
+	// by themselves when events come faster than one write(2) each.
+	const maxBatch = 512
+	batch := make([]*apiv1.Event, 0, maxBatch)
+	var buf []byte // the batch's encodings, kept from one batch to the next
+	take := func() {
+		for len(batch) < maxBatch {
+			select {
+			case ev := <-p.q:
+				batch = append(batch, ev)
+			default:
+				return
+			}
+		}
+	}
 	for {
 		select {
 		case ev := <-p.q:
 			p.flushGap()
-			p.append(ev)
+			batch = append(batch[:0], ev)
+			take()
+			buf = p.append(batch, buf)
+			clear(batch)
 		case <-tick.C:
 			p.flushGap()
 			p.ringLost("ring buffer full")
 		case <-p.done:
 			for {
-				select {
-				case ev := <-p.q:
-					p.append(ev)
-				default:
+				batch = batch[:0]
+				take()
+				if len(batch) == 0 {
 					p.flushGap()
 					return
 				}
+				buf = p.append(batch, buf)
 			}
 		}
 	}
 }
 
-func (p *pipeline) append(ev *apiv1.Event) {
-	if g := ev.GetGap(); g != nil { // queued by gap
-		if _, err := p.log.AppendGap(g.Count, g.Cause); err != nil {
-			p.d.logger.Error("gap not logged", "count", g.Count, "cause", g.Cause, "err", err)
+// append writes queued events to the log in their order: the records
+// between two gap markers with one AppendBatch (one write(2)). buf is
+// scratch space for their encodings; append returns it for the next batch.
+func (p *pipeline) append(evs []*apiv1.Event, buf []byte) []byte {
+	buf = buf[:0]
+	recs := make([][]byte, 0, len(evs))
+	lost := func(n int, err error) {
+		p.d.metrics.lost.WithLabelValues("log").Add(float64(n))
+		p.d.logger.Error("event not logged", "count", n, "err", err)
+	}
+	flush := func() {
+		if len(recs) == 0 {
+			return
 		}
-		return
+		_, n, err := p.log.AppendBatch(recs)
+		if errors.Is(err, eventlog.ErrTooLarge) {
+			// One record over the limit refuses the whole batch: write
+			// them one by one, so that only that one is lost.
+			n, err = 0, nil
+			for _, rec := range recs {
+				if _, err := p.log.Append(rec); err != nil {
+					lost(1, err)
+					continue
+				}
+				n++
+			}
+		} else if err != nil {
+			lost(len(recs)-n, err)
+		}
+		p.d.metrics.events.Add(float64(n))
+		recs = recs[:0]
 	}
-	data, err := proto.Marshal(ev)
-	if err == nil {
-		_, err = p.log.Append(data)
+	for _, ev := range evs {
+		if g := ev.GetGap(); g != nil { // queued by gap
+			flush()
+			if _, err := p.log.AppendGap(g.Count, g.Cause); err != nil {
+				p.d.logger.Error("gap not logged", "count", g.Count, "cause", g.Cause, "err", err)
+			}
+			continue
+		}
+		start := len(buf)
+		var err error
+		if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf, ev); err != nil {
+			buf = buf[:start]
+			lost(1, err)
+			continue
+		}
+		// A record keeps the array it was encoded in, even if buf
+		// grows into a new one for the next.
+		recs = append(recs, buf[start:len(buf):len(buf)])
 	}
-	if err != nil {
-		p.d.metrics.lost.WithLabelValues("log").Inc()
-		p.d.logger.Error("event not logged", "err", err)
-		return
+	flush()
+	if cap(buf) > 1<<20 {
+		return nil // a batch of large events: do not keep its memory
 	}
-	p.d.metrics.events.Inc()
+	return buf
 }
 
 // gap records that count events (0: an unknown number) were lost before
