@@ -6,9 +6,13 @@ CMDS    := ./compiler/cmd/policyc ./tools/agentctl ./agentd/cmd/paddock-shim
 FUZZTIME ?= 60s
 # bench/proxy's flags: 5 rounds of 6 wrk runs of 6 s take about 3.5 minutes;
 # e.g. PROXYBENCH='-d 3s -rounds 1' for a quick look. CONNECTBENCH likewise
-# (bench/connect takes about 30 s; it needs root and is skipped without).
+# (bench/connect takes about 30 s), LAUNCHBENCH (bench/launch, about 1.5
+# minutes) and EVENTSBENCH (bench/events, about 3 minutes); those three need
+# root and are skipped without.
 PROXYBENCH   ?= -d 6s -rounds 5
 CONNECTBENCH ?= -rounds 60 -diag-rounds 20
+LAUNCHBENCH  ?= -n 200
+EVENTSBENCH  ?= -rounds 5 -d 2s
 export PATH := /usr/local/go/bin:$(PATH)
 
 .PHONY: help deps build test lint generate vmlinux check-generated bench run fuzz clean
@@ -42,12 +46,16 @@ check-generated: ## fail if a committed generated file is stale
 bench: build ## run the benchmarks and write bench/results/
 	@mkdir -p bench/results
 	$(GO) run ./bench/pathlen -o bench/results/pathlen.md
-	$(GO) run ./bench/launch -o bench/results/launch.md
 	$(GO) run ./bench/proxy -o bench/results/proxy.md $(PROXYBENCH)
 	@if [ "$$(id -u)" -eq 0 ]; then \
+	  set -e; \
+	  echo '$(GO) run ./bench/launch -o bench/results/launch.md $(LAUNCHBENCH)'; \
+	  $(GO) run ./bench/launch -o bench/results/launch.md $(LAUNCHBENCH); \
 	  echo '$(GO) run ./bench/connect -o bench/results/connect.md $(CONNECTBENCH)'; \
 	  $(GO) run ./bench/connect -o bench/results/connect.md $(CONNECTBENCH); \
-	else echo "bench/connect needs root (cgroups, BPF): skipped"; fi
+	  echo '$(GO) run ./bench/events -o bench/results/events.md $(EVENTSBENCH)'; \
+	  $(GO) run ./bench/events -o bench/results/events.md $(EVENTSBENCH); \
+	else echo "bench/launch, bench/connect and bench/events need root (agentd, cgroups, BPF): skipped"; fi
 
 run: deps build ## the main job: a shell inside the embedded default policy's fence (this directory is the workspace)
 	@tools/run-default
