@@ -40,7 +40,7 @@ type testDaemon struct {
 
 // unixDir is where a test daemon pins unix sockets: short enough for a
 // socket address, and the same for every daemon of one state directory.
-func unixDir(t *testing.T, state string) string {
+func unixDir(t testing.TB, state string) string {
 	sum := sha256.Sum256([]byte(state))
 	dir := filepath.Join(os.TempDir(), "pdk-"+hex.EncodeToString(sum[:4]))
 	t.Cleanup(func() { os.RemoveAll(dir) })
@@ -48,7 +48,7 @@ func unixDir(t *testing.T, state string) string {
 }
 
 // startDaemon starts a daemon on test directories; opts adjust its Config.
-func startDaemon(t *testing.T, state, pins string, opts ...func(*Config)) *testDaemon {
+func startDaemon(t testing.TB, state, pins string, opts ...func(*Config)) *testDaemon {
 	t.Helper()
 	root := kerneltest.Cgroup(t, kerneltest.UniqueName("paddock-daemon-test"))
 	// The socket's directory must be root's and not writable by others;
@@ -82,7 +82,7 @@ func startDaemon(t *testing.T, state, pins string, opts ...func(*Config)) *testD
 	return td
 }
 
-func client(t *testing.T, socket string) *grpc.ClientConn {
+func client(t testing.TB, socket string) *grpc.ClientConn {
 	cc, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func client(t *testing.T, socket string) *grpc.ClientConn {
 	return cc
 }
 
-func testBundle(t *testing.T) []byte {
+func testBundle(t testing.TB) []byte {
 	b := compiled.Bundles["base"]
 	if b == nil {
 		t.Fatal("no builtin base bundle")

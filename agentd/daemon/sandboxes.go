@@ -3,8 +3,10 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,8 +43,12 @@ type record struct {
 	Created   time.Time     `json:"created"`
 	Workspace string        `json:"workspace"`
 	Limits    limits.Limits `json:"limits"`
-	Bundle    []byte        `json:"bundle"`
-	Attached  bool          `json:"attached"` // a running tree under the network layer only
+	// BundleHash names the bundle, kept once per checksum under the
+	// state directory (bundles/); Bundle is where records written before
+	// that kept it.
+	BundleHash string `json:"bundle_hash"`
+	Bundle     []byte `json:"bundle,omitempty"`
+	Attached   bool   `json:"attached"` // a running tree under the network layer only
 	// Creator, for an ephemeral sandbox: destroyed when it exits.
 	Creator *Creator `json:"creator,omitempty"`
 
@@ -65,6 +71,8 @@ type sandboxes struct {
 	// was destroyed, and must still be attributed to it.
 	gone []goneRecord
 
+	bundles bundleCache
+
 	enterMu  sync.Mutex // one Enter at a time: check-then-move
 	watchMu  sync.Mutex
 	watchers map[string]*os.File // ephemeral sandboxes' creator pidfds
@@ -80,15 +88,47 @@ func newID() string {
 	return "sbx-" + hex.EncodeToString(b[:])
 }
 
-// policyOf decodes or compiles what a client sent.
-func policyOf(bundleBytes []byte, src *apiv1.PolicySource) (*bundle.Bundle, error) {
+// bundleCache keeps decoded bundles by the SHA-256 of the bytes a client
+// sent: every `agentctl run` of the same policy sends the same bundle,
+// and decoding and verifying one (JSON, its checksum over a re-encoding)
+// is most of what a Create costs. Bounded; a Bundle is never changed
+// after decoding, so entries are shared.
+type bundleCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]decoded
+}
+
+type decoded struct {
+	b    *bundle.Bundle
+	data []byte // the encoding, as sent or as Encode made it
+}
+
+const bundleCacheSize = 64
+
+// policyOf decodes or compiles what a client sent, and returns it with
+// its encoding.
+func (c *bundleCache) policyOf(bundleBytes []byte, src *apiv1.PolicySource) (*bundle.Bundle, []byte, error) {
 	switch {
 	case len(bundleBytes) > 0:
+		key := sha256.Sum256(bundleBytes)
+		c.mu.Lock()
+		d, ok := c.m[key]
+		c.mu.Unlock()
+		if ok {
+			return d.b, d.data, nil
+		}
 		b, err := bundle.Decode(bundleBytes, "bundle")
 		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "bundle: %v", err)
+			return nil, nil, status.Errorf(codes.InvalidArgument, "bundle: %v", err)
 		}
-		return b, nil
+		data := bytes.Clone(bundleBytes)
+		c.mu.Lock()
+		if c.m == nil || len(c.m) >= bundleCacheSize {
+			c.m = map[[32]byte]decoded{}
+		}
+		c.m[key] = decoded{b, data}
+		c.mu.Unlock()
+		return b, data, nil
 	case src != nil:
 		name := filepath.Base(src.GetFilename())
 		if name == "." || name == "/" || name == "" {
@@ -96,18 +136,19 @@ func policyOf(bundleBytes []byte, src *apiv1.PolicySource) (*bundle.Bundle, erro
 		}
 		res := policy.LoadDetached(name, src.GetHcl(), nil)
 		if res.Diags.HasErrors() || res.Policy == nil {
-			return nil, status.Errorf(codes.InvalidArgument, "%s: %s", name, res.Diags.Error())
+			return nil, nil, status.Errorf(codes.InvalidArgument, "%s: %s", name, res.Diags.Error())
 		}
 		b, err := policy.Compile(res.Policy)
 		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "%s: %v", name, err)
+			return nil, nil, status.Errorf(codes.InvalidArgument, "%s: %v", name, err)
 		}
-		if _, err := bundle.Encode(b); err != nil {
-			return nil, status.Errorf(codes.Internal, "encoding the bundle: %v", err)
+		data, err := bundle.Encode(b)
+		if err != nil {
+			return nil, nil, status.Errorf(codes.Internal, "encoding the bundle: %v", err)
 		}
-		return b, nil
+		return b, data, nil
 	}
-	return nil, status.Error(codes.InvalidArgument, "policy: give a bundle or a policy source")
+	return nil, nil, status.Error(codes.InvalidArgument, "policy: give a bundle or a policy source")
 }
 
 // vars resolves the templates of a sandbox's policy for its owner.
@@ -204,12 +245,11 @@ func effectiveLimits(b *bundle.Bundle, req *apiv1.Limits) limits.Limits {
 // create makes a sandbox: its cgroup, its limits, its network policy in
 // the BPF maps and the proxy, and its record. On any error nothing of it
 // is left.
-func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundle, lim limits.Limits, attached bool, creator *Creator) (r *record, err error) {
-	data, err := bundle.Encode(b)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "bundle: %v", err)
+func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundle, data []byte, lim limits.Limits, attached bool, creator *Creator) (r *record, err error) {
+	r = &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, BundleHash: b.Checksum, Attached: attached, Creator: creator, b: b}
+	if err := s.saveBundle(b.Checksum, data); err != nil {
+		return nil, status.Errorf(codes.Internal, "storing the bundle: %v", err)
 	}
-	r = &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, Bundle: data, Attached: attached, Creator: creator, b: b}
 	r.dir = filepath.Join(s.d.cgroupRoot, r.ID)
 	if err := os.Mkdir(r.dir, 0o755); err != nil {
 		return nil, status.Errorf(codes.Internal, "sandbox cgroup: %v", err)
@@ -250,6 +290,47 @@ func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundl
 		s.watchCreator(r)
 	}
 	return r, nil
+}
+
+// bundlePath is where the bundle with checksum sum is kept.
+func (s *sandboxes) bundlePath(sum string) (string, error) {
+	hexSum, ok := strings.CutPrefix(sum, "sha256:")
+	if _, err := hex.DecodeString(hexSum); !ok || err != nil || len(hexSum) != 64 {
+		return "", fmt.Errorf("bundle checksum %q is not sha256:HEX", sum)
+	}
+	return filepath.Join(s.d.cfg.StateDir, "bundles", hexSum+".bundle"), nil
+}
+
+// saveBundle keeps a bundle once: the many sandboxes of one policy share
+// its file. Old files are not removed (they are small and few).
+func (s *sandboxes) saveBundle(sum string, data []byte) error {
+	path, err := s.bundlePath(sum)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + "." + newID() + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// loadBundle reads a record's bundle back.
+func (s *sandboxes) loadBundle(r *record) ([]byte, error) {
+	if len(r.Bundle) > 0 {
+		return r.Bundle, nil
+	}
+	path, err := s.bundlePath(r.BundleHash)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
 }
 
 func (s *sandboxes) save(r *record) error {
@@ -383,7 +464,14 @@ func (s *sandboxes) adopt() (adopted []string, gone []string, err error) {
 			s.d.logger.Warn("unreadable sandbox record, left in place", "file", path, "err", err)
 			continue
 		}
-		if r.b, err = bundle.Decode(r.Bundle, path); err != nil {
+		bdata, err := s.loadBundle(r)
+		if err == nil {
+			r.b, err = bundle.Decode(bdata, path)
+		}
+		if err == nil && r.BundleHash != "" && r.b.Checksum != r.BundleHash {
+			err = fmt.Errorf("bundle %s holds %s", r.BundleHash, r.b.Checksum)
+		}
+		if err != nil {
 			s.d.logger.Warn("sandbox record with a bad bundle, left in place", "file", path, "err", err)
 			continue
 		}
@@ -497,7 +585,7 @@ func (svc *sandboxService) visible(ctx context.Context, id string) (*record, err
 
 func (svc *sandboxService) Create(ctx context.Context, req *apiv1.CreateSandboxRequest) (*apiv1.Sandbox, error) {
 	cr, _ := peer.FromContext(ctx)
-	b, err := policyOf(req.GetBundle(), req.GetSource())
+	b, data, err := svc.s.bundles.policyOf(req.GetBundle(), req.GetSource())
 	if err != nil {
 		return nil, err
 	}
@@ -509,7 +597,7 @@ func (svc *sandboxService) Create(ctx context.Context, req *apiv1.CreateSandboxR
 		}
 		creator = &Creator{PID: int(cr.PID), Start: start}
 	}
-	r, err := svc.s.create(cr.UID, req.GetName(), req.GetWorkspace(), b, effectiveLimits(b, req.GetLimits()), false, creator)
+	r, err := svc.s.create(cr.UID, req.GetName(), req.GetWorkspace(), b, data, effectiveLimits(b, req.GetLimits()), false, creator)
 	if err != nil {
 		return nil, err
 	}
@@ -576,11 +664,11 @@ func (svc *sandboxService) Attach(ctx context.Context, req *apiv1.AttachRequest)
 	if peer.Under(cg, svc.s.d.subtree) {
 		return nil, status.Errorf(codes.FailedPrecondition, "process %d is already in a sandbox", pid)
 	}
-	b, err := policyOf(req.GetBundle(), req.GetSource())
+	b, data, err := svc.s.bundles.policyOf(req.GetBundle(), req.GetSource())
 	if err != nil {
 		return nil, err
 	}
-	r, err := svc.s.create(cr.UID, req.GetName(), "", b, limits.Limits{}, true, nil)
+	r, err := svc.s.create(cr.UID, req.GetName(), "", b, data, limits.Limits{}, true, nil)
 	if err != nil {
 		return nil, err
 	}
