@@ -45,6 +45,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/paddock-sh/paddock/bench/internal/report"
+	"github.com/paddock-sh/paddock/bench/internal/rig"
 	"github.com/paddock-sh/paddock/bpf"
 	"github.com/paddock-sh/paddock/internal/kernfs"
 )
@@ -101,7 +102,7 @@ func main() {
 type bench struct {
 	ctx                  context.Context
 	n, warmup, rounds    int
-	cleanups             []func() error
+	cleanups             rig.Undo
 	prog, cc             string
 	h                    *bpf.Hooks
 	sandboxID            uint64
@@ -128,19 +129,10 @@ type kase struct {
 	ratio []float64 // ns over the same round's (a)
 }
 
-func (b *bench) onCleanup(f func() error) { b.cleanups = append(b.cleanups, f) }
+func (b *bench) onCleanup(f func() error) { b.cleanups.Push(f) }
 
 // cleanup undoes everything in reverse order and reports what failed.
-func (b *bench) cleanup() error {
-	var errs []error
-	for i := len(b.cleanups) - 1; i >= 0; i-- {
-		if err := b.cleanups[i](); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	b.cleanups = nil
-	return errors.Join(errs...)
-}
+func (b *bench) cleanup() error { return b.cleanups.Run() }
 
 func (b *bench) run() ([]byte, error) {
 	b.load = report.Loadavg()
@@ -255,27 +247,10 @@ func (b *bench) run() ([]byte, error) {
 	return b.render(), nil
 }
 
-// compile builds csrc/loop.c with the first C compiler found.
-func (b *bench) compile(tmp string) error {
-	src := filepath.Join(tmp, "loop.c")
-	if err := os.WriteFile(src, loopC, 0o644); err != nil {
-		return err
-	}
-	for _, cc := range []string{"cc", "gcc", "clang"} {
-		path, err := exec.LookPath(cc)
-		if err != nil {
-			continue
-		}
-		b.prog = filepath.Join(tmp, "loop")
-		if out, err := exec.Command(path, "-O2", "-Wall", "-o", b.prog, src).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s -O2 loop.c: %v\n%s", cc, err, out)
-		}
-		v, _ := exec.Command(path, "--version").Output()
-		first, _, _ := strings.Cut(string(v), "\n")
-		b.cc = cc + " -O2 (" + strings.TrimSpace(first) + ")"
-		return nil
-	}
-	return errors.New("no C compiler (cc, gcc or clang) found; make deps installs clang")
+// compile builds csrc/loop.c.
+func (b *bench) compile(tmp string) (err error) {
+	b.prog, b.cc, err = rig.CompileC(tmp, "loop", loopC)
+	return err
 }
 
 // serve starts a listener process and returns its port. It runs in this

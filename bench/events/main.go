@@ -54,6 +54,7 @@ import (
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
 	"github.com/paddock-sh/paddock/bench/internal/report"
+	"github.com/paddock-sh/paddock/bench/internal/rig"
 	"github.com/paddock-sh/paddock/internal/kernfs"
 )
 
@@ -169,7 +170,7 @@ type bench struct {
 	loads     []load // loads[0] is the baseline
 	agentdBin string // "": build one
 	built     bool   // agentdBin was built from the checkout
-	cleanups  []func() error
+	cleanups  rig.Undo
 	load      string
 
 	gen, cc   string // the generator binary; the compiler that built it
@@ -225,19 +226,10 @@ func (p *phase) cpuPerEvent() float64 {
 	return p.cpu.Seconds() * 1e6 / float64(p.delivered)
 }
 
-func (b *bench) onCleanup(f func() error) { b.cleanups = append(b.cleanups, f) }
+func (b *bench) onCleanup(f func() error) { b.cleanups.Push(f) }
 
 // cleanup undoes everything in reverse order and reports what failed.
-func (b *bench) cleanup() error {
-	var errs []error
-	for i := len(b.cleanups) - 1; i >= 0; i-- {
-		if err := b.cleanups[i](); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	b.cleanups = nil
-	return errors.Join(errs...)
-}
+func (b *bench) cleanup() error { return b.cleanups.Run() }
 
 func (b *bench) run() ([]byte, error) {
 	b.load = report.Loadavg()
@@ -356,27 +348,10 @@ func (b *bench) at(r int, l load) *phase {
 	return nil
 }
 
-// compile builds csrc/gen.c with the first C compiler found.
-func (b *bench) compile(tmp string) error {
-	src := filepath.Join(tmp, "gen.c")
-	if err := os.WriteFile(src, genC, 0o644); err != nil {
-		return err
-	}
-	for _, cc := range []string{"cc", "gcc", "clang"} {
-		path, err := exec.LookPath(cc)
-		if err != nil {
-			continue
-		}
-		b.gen = filepath.Join(tmp, "gen")
-		if out, err := exec.Command(path, "-O2", "-Wall", "-o", b.gen, src).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s -O2 gen.c: %v\n%s", cc, err, out)
-		}
-		v, _ := exec.Command(path, "--version").Output()
-		first, _, _ := strings.Cut(string(v), "\n")
-		b.cc = cc + " -O2 (" + strings.TrimSpace(first) + ")"
-		return nil
-	}
-	return errors.New("no C compiler (cc, gcc or clang) found; make deps installs clang")
+// compile builds csrc/gen.c.
+func (b *bench) compile(tmp string) (err error) {
+	b.gen, b.cc, err = rig.CompileC(tmp, "gen", genC)
+	return err
 }
 
 // goBuild builds pkg, a directory of this module, into out.

@@ -45,6 +45,7 @@ import (
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
 	"github.com/paddock-sh/paddock/bench/internal/report"
+	"github.com/paddock-sh/paddock/bench/internal/rig"
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/policy"
 	"github.com/paddock-sh/paddock/internal/kernfs"
@@ -132,7 +133,7 @@ type bench struct {
 	ctx              context.Context
 	n, warmup        int
 	gap              time.Duration
-	cleanups         []func() error
+	cleanups         rig.Undo
 	load             string
 	bin, ws          string
 	spawn            *spawner
@@ -153,19 +154,10 @@ type bench struct {
 	standaloneCgroup string // and of one run standalone
 }
 
-func (b *bench) onCleanup(f func() error) { b.cleanups = append(b.cleanups, f) }
+func (b *bench) onCleanup(f func() error) { b.cleanups.Push(f) }
 
 // cleanup undoes everything in reverse order and reports what failed.
-func (b *bench) cleanup() error {
-	var errs []error
-	for i := len(b.cleanups) - 1; i >= 0; i-- {
-		if err := b.cleanups[i](); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	b.cleanups = nil
-	return errors.Join(errs...)
-}
+func (b *bench) cleanup() error { return b.cleanups.Run() }
 
 func (b *bench) run() ([]byte, error) {
 	b.load = report.Loadavg()
