@@ -54,6 +54,7 @@ func newServerWith(d *Daemon, creds credentials.TransportCredentials, authorise 
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	return grpc.NewServer(append([]grpc.ServerOption{
 		grpc.Creds(creds),
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(4 << 20),
 		grpc.ChainUnaryInterceptor(
 			d.metrics.grpc.UnaryServerInterceptor(),
