@@ -167,7 +167,13 @@ func TestSandboxLifecycleAndEvents(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(td.d.cgroup2, created.Cgroup)); !os.IsNotExist(err) {
 		t.Fatalf("the cgroup outlived the sandbox: %v", err)
 	}
+	// The destroy's event is logged by the pipeline's writer, a moment
+	// after the call returns.
 	more := readAll(t, evc, last.GetSeq())
+	for deadline := time.Now().Add(2 * time.Second); len(more) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		more = readAll(t, evc, last.GetSeq())
+	}
 	if len(more) == 0 || more[0].Seq != last.Seq+1 {
 		t.Fatalf("resuming after #%d gave %v", last.Seq, more)
 	}
