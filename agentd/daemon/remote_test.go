@@ -212,13 +212,21 @@ func TestRemoteListener(t *testing.T) {
 	if err != nil || info.Version != "test" || info.Sandboxes != 1 {
 		t.Fatalf("remote info: %v %v", info, err)
 	}
+	// The created event is logged a moment after Create returns.
+	want := "daemon-started:,created:" + created.Id
 	var phases []string
-	for _, ev := range readAll(t, apiv1.NewEventsClient(rc), 0) {
-		if lc := ev.GetLifecycle(); lc != nil {
-			phases = append(phases, lc.Phase+":"+ev.SandboxId)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		phases = phases[:0]
+		for _, ev := range readAll(t, apiv1.NewEventsClient(rc), 0) {
+			if lc := ev.GetLifecycle(); lc != nil {
+				phases = append(phases, lc.Phase+":"+ev.SandboxId)
+			}
+		}
+		if strings.Join(phases, ",") == want || time.Now().After(deadline) {
+			break
 		}
 	}
-	if want := "daemon-started:,created:" + created.Id; strings.Join(phases, ",") != want {
+	if strings.Join(phases, ",") != want {
 		t.Fatalf("a remote reader's events: %v, want %s", phases, want)
 	}
 	sbx := apiv1.NewSandboxesClient(rc)
