@@ -26,14 +26,31 @@ func Privileged(t testing.TB) {
 }
 
 // Cgroup creates a cgroup below the cgroup2 root (name may hold several
-// levels) and removes it at cleanup.
+// levels) and removes it at cleanup, with the directories of that name
+// a daemon under test made in the v1 hierarchies of a hybrid host (its
+// resource limits' parents), once they are empty.
 func Cgroup(t testing.TB, name string) string {
 	t.Helper()
 	root, err := kernfs.Cgroup2Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Child(t, root, name)
+	dir := Child(t, root, name)
+	t.Cleanup(func() { RemoveV1(name) })
+	return dir
+}
+
+// RemoveV1 removes the empty directories named name in every v1
+// hierarchy under /sys/fs/cgroup.
+func RemoveV1(name string) {
+	ents, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, e := range ents {
+		h := filepath.Join("/sys/fs/cgroup", e.Name())
+		// Only v1 hierarchies have a tasks file; cgroup2 is Child's.
+		if _, err := os.Stat(filepath.Join(h, "tasks")); err == nil {
+			os.Remove(filepath.Join(h, name))
+		}
+	}
 }
 
 // Child creates the cgroup parent/name and removes it at cleanup.

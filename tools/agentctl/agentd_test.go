@@ -13,6 +13,7 @@ import (
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
 	"github.com/paddock-sh/paddock/agentd/daemon"
+	"github.com/paddock-sh/paddock/internal/kerneltest"
 	"github.com/paddock-sh/paddock/internal/kernfs"
 )
 
@@ -55,6 +56,7 @@ func startAgentd(dir string) (stop func(), err error) {
 		defer cancel()
 		d.Shutdown(ctx)
 		kernfs.RemoveCgroup(root, 2*time.Second)
+		kerneltest.RemoveV1(filepath.Base(root))
 		os.RemoveAll(pins)
 		os.RemoveAll(short)
 	}, nil
