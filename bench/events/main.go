@@ -50,7 +50,6 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
 	"github.com/paddock-sh/paddock/bench/internal/report"
@@ -116,7 +115,7 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "events:", err)
 		if b.agentdLog != "" {
-			if tail := tailOf(b.agentdLog, 2048); tail != "" {
+			if tail := rig.TailOf(b.agentdLog, 2048); tail != "" {
 				fmt.Fprintf(os.Stderr, "events: agentd's log ends with:\n%s\n", tail)
 			}
 		}
@@ -242,8 +241,8 @@ func (b *bench) run() ([]byte, error) {
 		return nil, err
 	}
 	if b.agentdBin == "" {
-		b.agentdBin, b.built = filepath.Join(tmp, "agentd"), true
-		if err := goBuild(b.agentdBin, "./agentd/cmd/agentd"); err != nil {
+		b.agentdBin, b.built = filepath.Join(tmp, "bin", "agentd"), true
+		if err := rig.GoBuild(filepath.Dir(b.agentdBin), "./agentd/cmd/agentd"); err != nil {
 			return nil, err
 		}
 	}
@@ -354,32 +353,6 @@ func (b *bench) compile(tmp string) (err error) {
 	return err
 }
 
-// goBuild builds pkg, a directory of this module, into out.
-func goBuild(out, pkg string) error {
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return nil
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run this from the Paddock checkout (go env GOMOD finds no go.mod)")
-	}
-	return filepath.Dir(mod), nil
-}
-
 // freePort returns a TCP port on 127.0.0.1 that nothing listened on a
 // moment ago.
 func freePort() (int, error) {
@@ -394,86 +367,19 @@ func freePort() (int, error) {
 // startAgentd runs agentd with state, socket, pins, unix directory and
 // cgroup subtree of its own, and connects to it.
 func (b *bench) startAgentd(tmp, bin string) error {
-	var err error
-	if b.cg2, err = kernfs.Cgroup2Root(); err != nil {
-		return err
-	}
-	mounted, err := kernfs.MountBPF("/sys/fs/bpf")
-	if err != nil {
-		return err
-	}
-	if mounted {
-		b.onCleanup(func() error { return unix.Unmount("/sys/fs/bpf", 0) })
-	}
-	pins, err := os.MkdirTemp("/sys/fs/bpf", "paddock-bench-events-")
-	if err != nil {
-		return err
-	}
-	// Removing the pins detaches the hooks, once agentd is gone.
-	b.onCleanup(func() error { return os.RemoveAll(pins) })
-	// Pinned unix sockets' paths must fit a socket address: a short
-	// directory.
-	short, err := os.MkdirTemp("", "pdk")
-	if err != nil {
-		return err
-	}
-	b.onCleanup(func() error { return os.RemoveAll(short) })
-	cgroupRoot := filepath.Join(b.cg2, fmt.Sprintf("paddock-bench-events-%d", os.Getpid()))
-	b.onCleanup(func() error { return kernfs.RemoveCgroup(cgroupRoot, 5*time.Second) })
-	b.onCleanup(func() error { return removeV1(filepath.Base(cgroupRoot)) })
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	b.metrics = fmt.Sprintf("127.0.0.1:%d", port)
-	b.stateDir = filepath.Join(tmp, "state")
-	sock := filepath.Join(tmp, "run", "agentd.sock")
-	b.agentdLog = filepath.Join(tmp, "agentd.log")
-	logf, err := os.Create(b.agentdLog)
+	a, err := rig.StartAgentd(&b.cleanups, bin, tmp, "events", "--metrics", b.metrics)
+	if a != nil {
+		b.agentdLog = a.Log
+	}
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "--state-dir", b.stateDir, "--socket", sock, "--pin-dir", pins,
-		"--unix-dir", filepath.Join(short, "u"), "--cgroup-root", cgroupRoot, "--metrics", b.metrics)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	b.agentd = cmd
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	b.onCleanup(func() error {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			return errors.New("agentd did not stop within 10s of SIGTERM; killed")
-		}
-		return nil
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("agentd exited at start (%v)", cmd.ProcessState)
-		default:
-		}
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return errors.New("agentd made no socket within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if b.conn, err = grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return err
-	}
-	b.onCleanup(b.conn.Close)
+	b.cg2, b.stateDir, b.agentd, b.conn = filepath.Dir(a.CgroupRoot), a.StateDir, a.Cmd, a.Conn
 	return nil
 }
 
@@ -735,31 +641,6 @@ func scrape(addr string) (lost map[string]float64, logged float64, err error) {
 		return nil, 0, errors.New("agentd's metrics have no paddock_events_logged_total")
 	}
 	return lost, logged, nil
-}
-
-// removeV1 removes the directories agentd made, for resource limits, in
-// the cgroup v1 hierarchies of a hybrid host: one named after its cgroup
-// root's base name in each, which it keeps after its sandboxes are gone.
-func removeV1(name string) error {
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", name))
-	var errs []error
-	for _, dir := range dirs {
-		if err := kernfs.RemoveCgroup(dir, 5*time.Second); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func tailOf(path string, n int64) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if int64(len(data)) > n {
-		data = data[int64(len(data))-n:]
-	}
-	return strings.TrimSpace(string(data))
 }
 
 // subscriber is one Events.Subscribe stream in block mode with follow,

@@ -41,14 +41,12 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
 	"github.com/paddock-sh/paddock/bench/internal/report"
 	"github.com/paddock-sh/paddock/bench/internal/rig"
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/policy"
-	"github.com/paddock-sh/paddock/internal/kernfs"
 )
 
 //go:embed csrc/spawn.c
@@ -116,7 +114,7 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "launch:", err)
 		if b.agentdLog != "" {
-			if tail := tailOf(b.agentdLog, 2048); tail != "" {
+			if tail := rig.TailOf(b.agentdLog, 2048); tail != "" {
 				fmt.Fprintf(os.Stderr, "launch: agentd's log ends with:\n%s\n", tail)
 			}
 		}
@@ -171,7 +169,7 @@ func (b *bench) run() ([]byte, error) {
 		return nil, err
 	}
 	b.bin = filepath.Join(tmp, "bin")
-	if err := goBuild(b.bin, "./tools/agentctl", "./agentd/cmd/paddock-shim", "./agentd/cmd/agentd"); err != nil {
+	if err := rig.GoBuild(b.bin, "./tools/agentctl", "./agentd/cmd/paddock-shim", "./agentd/cmd/agentd"); err != nil {
 		return nil, err
 	}
 	if err := b.startSpawner(tmp); err != nil {
@@ -313,130 +311,18 @@ func (b *bench) checkCgroups() error {
 	return nil
 }
 
-// goBuild builds pkgs, directories of this module, into dir.
-func goBuild(dir string, pkgs ...string) error {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return errors.New("run this from the Paddock checkout (go env GOMOD finds no go.mod)")
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return err
-	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
-	cmd.Dir = filepath.Dir(mod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, out)
-	}
-	return nil
-}
-
 // startAgentd runs agentd with state, socket, pins, unix directory and
 // cgroup subtree of its own, and connects to it.
 func (b *bench) startAgentd(tmp string) error {
-	var err error
-	if b.cg2, err = kernfs.Cgroup2Root(); err != nil {
-		return err
+	a, err := rig.StartAgentd(&b.cleanups, filepath.Join(b.bin, "agentd"), tmp, "launch")
+	if a != nil {
+		b.agentdLog = a.Log
 	}
-	mounted, err := kernfs.MountBPF("/sys/fs/bpf")
 	if err != nil {
 		return err
 	}
-	if mounted {
-		b.onCleanup(func() error { return unix.Unmount("/sys/fs/bpf", 0) })
-	}
-	pins, err := os.MkdirTemp("/sys/fs/bpf", "paddock-bench-launch-")
-	if err != nil {
-		return err
-	}
-	// Removing the pins detaches the hooks, once agentd is gone.
-	b.onCleanup(func() error { return os.RemoveAll(pins) })
-	// Pinned unix sockets' paths must fit a socket address: a short
-	// directory.
-	short, err := os.MkdirTemp("", "pdk")
-	if err != nil {
-		return err
-	}
-	b.onCleanup(func() error { return os.RemoveAll(short) })
-	b.cgroupRoot = filepath.Join(b.cg2, fmt.Sprintf("paddock-bench-launch-%d", os.Getpid()))
-	b.onCleanup(func() error { return kernfs.RemoveCgroup(b.cgroupRoot, 5*time.Second) })
-	b.onCleanup(func() error { return removeV1(filepath.Base(b.cgroupRoot)) })
-	b.sock = filepath.Join(tmp, "run", "agentd.sock")
-	b.agentdLog = filepath.Join(tmp, "agentd.log")
-	logf, err := os.Create(b.agentdLog)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(filepath.Join(b.bin, "agentd"), "--state-dir", filepath.Join(tmp, "state"), "--socket", b.sock, "--pin-dir", pins,
-		"--unix-dir", filepath.Join(short, "u"), "--cgroup-root", b.cgroupRoot)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	b.agentd = cmd
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	b.onCleanup(func() error {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			return errors.New("agentd did not stop within 10s of SIGTERM; killed")
-		}
-		return nil
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("agentd exited at start (%v)", cmd.ProcessState)
-		default:
-		}
-		if _, err := os.Stat(b.sock); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return errors.New("agentd made no socket within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if b.conn, err = grpc.NewClient("unix://"+b.sock, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return err
-	}
-	b.onCleanup(b.conn.Close)
+	b.cg2, b.cgroupRoot, b.sock, b.agentd, b.conn = filepath.Dir(a.CgroupRoot), a.CgroupRoot, a.Socket, a.Cmd, a.Conn
 	return nil
-}
-
-// removeV1 removes the directories agentd made, for resource limits, in
-// the cgroup v1 hierarchies of a hybrid host: one named after its cgroup
-// root's base name in each, which it keeps after its sandboxes are gone.
-func removeV1(name string) error {
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", name))
-	var errs []error
-	for _, dir := range dirs {
-		if err := kernfs.RemoveCgroup(dir, 5*time.Second); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func tailOf(path string, n int64) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if int64(len(data)) > n {
-		data = data[int64(len(data))-n:]
-	}
-	return strings.TrimSpace(string(data))
 }
 
 // profileArgs is a bubblewrap profile as strict as an agent sandbox
