@@ -90,10 +90,14 @@ func (p *pipeline) emit(ev *apiv1.Event) {
 		if r != nil {
 			ev.PolicyName, ev.BundleHash, ev.SandboxOwnerUid = r.b.Metadata.Policy, r.b.Checksum, r.Owner
 			ev.Enforced = r.b.Metadata.Mode != "audit"
-			p.d.audit.sawProcess(ev.GetProcess().GetPid(), r, ev.GetProcess().GetCgroupId())
+			if ev.GetExec() != nil {
+				// What the audit reader needs to place a process that
+				// has exited by the time its record arrives.
+				p.d.audit.sawProcess(ev.GetProcess().GetPid(), r, ev.GetProcess().GetCgroupId())
+			}
 		}
 	}
-	p.d.metrics.actions.WithLabelValues(ev.Layer.String(), ev.Action.String()).Inc()
+	p.d.metrics.action(ev.Layer, ev.Action).Inc()
 	select {
 	case p.q <- ev:
 	default:
