@@ -36,21 +36,8 @@ func Cgroup(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	dir := Child(t, root, name)
-	t.Cleanup(func() { RemoveV1(name) })
+	t.Cleanup(func() { kernfs.RemoveV1(name, 0) })
 	return dir
-}
-
-// RemoveV1 removes the empty directories named name in every v1
-// hierarchy under /sys/fs/cgroup.
-func RemoveV1(name string) {
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range ents {
-		h := filepath.Join("/sys/fs/cgroup", e.Name())
-		// Only v1 hierarchies have a tasks file; cgroup2 is Child's.
-		if _, err := os.Stat(filepath.Join(h, "tasks")); err == nil {
-			os.Remove(filepath.Join(h, name))
-		}
-	}
 }
 
 // Child creates the cgroup parent/name and removes it at cleanup.

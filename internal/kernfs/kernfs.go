@@ -53,3 +53,23 @@ func MountBPF(dir string) (bool, error) {
 	}
 	return true, nil
 }
+
+// RemoveV1 removes the cgroups named name (a path relative to each
+// hierarchy's root) in every cgroup v1 hierarchy under /sys/fs/cgroup, as
+// RemoveCgroup does: on a hybrid host agentd keeps the parents of its
+// sandboxes' resource limits there.
+func RemoveV1(name string, wait time.Duration) error {
+	ents, _ := os.ReadDir("/sys/fs/cgroup")
+	var errs []error
+	for _, e := range ents {
+		h := "/sys/fs/cgroup/" + e.Name()
+		// Only v1 hierarchies have a tasks file at their root.
+		if _, err := os.Stat(h + "/tasks"); err != nil {
+			continue
+		}
+		if err := RemoveCgroup(h+"/"+name, wait); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

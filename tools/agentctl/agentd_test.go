@@ -13,7 +13,6 @@ import (
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
 	"github.com/paddock-sh/paddock/agentd/daemon"
-	"github.com/paddock-sh/paddock/internal/kerneltest"
 	"github.com/paddock-sh/paddock/internal/kernfs"
 )
 
@@ -56,7 +55,7 @@ func startAgentd(dir string) (stop func(), err error) {
 		defer cancel()
 		d.Shutdown(ctx)
 		kernfs.RemoveCgroup(root, 2*time.Second)
-		kerneltest.RemoveV1(filepath.Base(root))
+		kernfs.RemoveV1(filepath.Base(root), 2*time.Second)
 		os.RemoveAll(pins)
 		os.RemoveAll(short)
 	}, nil

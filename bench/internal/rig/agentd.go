@@ -85,7 +85,7 @@ func StartAgentd(undo *Undo, bin, tmp, name string, args ...string) (*Agentd, er
 		Log:        filepath.Join(tmp, "agentd.log"),
 	}
 	undo.Push(func() error { return kernfs.RemoveCgroup(a.CgroupRoot, 5*time.Second) })
-	undo.Push(func() error { return RemoveV1(filepath.Base(a.CgroupRoot)) })
+	undo.Push(func() error { return kernfs.RemoveV1(filepath.Base(a.CgroupRoot), 5*time.Second) })
 	logf, err := os.Create(a.Log)
 	if err != nil {
 		return nil, err
@@ -131,19 +131,6 @@ func StartAgentd(undo *Undo, bin, tmp, name string, args ...string) (*Agentd, er
 	}
 	undo.Push(a.Conn.Close)
 	return a, nil
-}
-
-// RemoveV1 removes the cgroups named name in every v1 hierarchy, where
-// agentd keeps the parents of its sandboxes' limits on a hybrid host.
-func RemoveV1(name string) error {
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", name))
-	var errs []error
-	for _, dir := range dirs {
-		if err := kernfs.RemoveCgroup(dir, 5*time.Second); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // TailOf is the last n bytes of the file at path, trimmed; "" when it
