@@ -20,7 +20,13 @@ type Credential struct {
 	Format      string   `json:"format"` // the header value, with %s for the secret
 	Source      string   `json:"source"` // "file:/abs/path" or "env:NAME" (the daemon's environment)
 	Placeholder string   `json:"placeholder"`
-	Rule        Rule     `json:"rule"`
+	// StripHeaders are response headers removed before the sandbox sees a
+	// response of a bound host.
+	StripHeaders []string `json:"strip_response_headers,omitempty"`
+	// BaseURLEnv, when set, is the variable that gets the URL of the
+	// sandbox's plain-HTTP reverse listener for the (single) bound host.
+	BaseURLEnv string `json:"base_url_env,omitempty"`
+	Rule       Rule   `json:"rule"`
 }
 
 // PlaceholderFor is the value the sandbox sees in place of a credential.
@@ -44,6 +50,9 @@ func (c *Credential) validate() error {
 	}
 	if strings.Count(c.Format, "%s") != 1 || strings.Count(c.Format, "%") != 1 {
 		return fmt.Errorf("format %q must contain %%s exactly once and no other %%", c.Format)
+	}
+	if c.BaseURLEnv != "" && len(c.Hosts) != 1 {
+		return fmt.Errorf("base_url_env needs exactly one host")
 	}
 	scheme, rest, _ := strings.Cut(c.Source, ":")
 	if (scheme != "file" && scheme != "env") || rest == "" || scheme == "file" && !strings.HasPrefix(rest, "/") {

@@ -147,16 +147,18 @@ func (c *compiler) credentials() []bundle.Credential {
 	out := []bundle.Credential{}
 	for _, cr := range c.p.Credentials {
 		bc := bundle.Credential{
-			Name:        cr.Name,
-			Hosts:       []string{},
-			Paths:       values(cr.Paths),
-			Methods:     values(cr.Methods),
-			Env:         valueOr(cr.Env, ""),
-			Header:      valueOr(cr.Header, defaultHeader),
-			Format:      valueOr(cr.Format, defaultFormat),
-			Source:      valueOr(cr.Source, ""),
-			Placeholder: bundle.PlaceholderFor(cr.Name),
-			Rule:        bundle.Rule{File: c.names[cr.Range.Filename], Line: cr.Range.Start.Line, Col: cr.Range.Start.Column, Field: "credential." + cr.Name, Text: cr.Name},
+			Name:         cr.Name,
+			Hosts:        []string{},
+			Paths:        values(cr.Paths),
+			Methods:      values(cr.Methods),
+			Env:          valueOr(cr.Env, ""),
+			Header:       valueOr(cr.Header, defaultHeader),
+			Format:       valueOr(cr.Format, defaultFormat),
+			Source:       valueOr(cr.Source, ""),
+			Placeholder:  bundle.PlaceholderFor(cr.Name),
+			StripHeaders: values(cr.StripResponseHeaders),
+			BaseURLEnv:   valueOr(cr.BaseURLEnv, ""),
+			Rule:         bundle.Rule{File: c.names[cr.Range.Filename], Line: cr.Range.Start.Line, Col: cr.Range.Start.Column, Field: "credential." + cr.Name, Text: cr.Name},
 		}
 		for _, h := range cr.Hosts {
 			if pat, err := hostpattern.ParsePattern(h.Value); err == nil && !slices.Contains(bc.Hosts, pat.Domain) {

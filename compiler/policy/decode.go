@@ -50,6 +50,8 @@ func (d *decoder) file(n *node) *Policy {
 				Methods: d.strings(a["methods"], f+"methods"),
 				Env:     d.str(a["env"], f+"env"), Header: d.str(a["header"], f+"header"),
 				Format: d.str(a["format"], f+"format"), Source: d.str(a["source"], f+"source"),
+				StripResponseHeaders: d.strings(a["strip_response_headers"], f+"strip_response_headers"),
+				BaseURLEnv:           d.str(a["base_url_env"], f+"base_url_env"),
 			})
 		case "syscalls":
 			content, diags := b.Body.Content(syscallsSchema)

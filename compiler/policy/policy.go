@@ -63,6 +63,12 @@ type Credential struct {
 	Env, Header  *Entry
 	Format       *Entry
 	Source       *Entry
+	// StripResponseHeaders are removed from every response of the bound
+	// hosts before the sandbox sees it.
+	StripResponseHeaders []Entry
+	// BaseURLEnv names the variable that gets the plain-HTTP reverse
+	// listener's URL (the ANTHROPIC_BASE_URL pattern).
+	BaseURLEnv *Entry
 }
 
 // Restriction is a restrict block: an argument condition on an allowed syscall.

@@ -38,6 +38,7 @@ var (
 	credentialSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "hosts", Required: true}, {Name: "env", Required: true}, {Name: "source", Required: true},
 		{Name: "header"}, {Name: "format"}, {Name: "paths"}, {Name: "methods"},
+		{Name: "strip_response_headers"}, {Name: "base_url_env"},
 	}}
 	syscallsSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "allow"}, {Name: "deny"}, {Name: "errno"}},

@@ -250,6 +250,29 @@ func (v *validator) credentials(p *Policy) {
 			}
 			envs[c.Env.Value] = c
 		}
+		if c.BaseURLEnv != nil {
+			switch {
+			case !envName().MatchString(c.BaseURLEnv.Value):
+				v.add(errAt(c.BaseURLEnv.Range, "", "%s %q is not an environment variable name", c.BaseURLEnv.Field, c.BaseURLEnv.Value))
+			case envs[c.BaseURLEnv.Value] != nil:
+				v.add(errAt(c.BaseURLEnv.Range, "", "credentials %q and %q both use %s", envs[c.BaseURLEnv.Value].Name, c.Name, c.BaseURLEnv.Value))
+			case c.Env != nil && c.Env.Value == c.BaseURLEnv.Value:
+				v.add(errAt(c.BaseURLEnv.Range, "", "%s and %s are the same variable", c.Env.Field, c.BaseURLEnv.Field))
+			default:
+				if pe, ok := passed[c.BaseURLEnv.Value]; ok {
+					v.add(errAt(pe.Range, fmt.Sprintf("remove it from process.env.pass; credential %q sets it", c.Name), "process.env.pass and %s both set %s", c.BaseURLEnv.Field, c.BaseURLEnv.Value))
+				}
+				envs[c.BaseURLEnv.Value] = c
+			}
+			if len(c.Hosts) != 1 {
+				v.add(errAt(c.BaseURLEnv.Range, "split it into one credential per host", "%s needs exactly one host to forward to, not %d", c.BaseURLEnv.Field, len(c.Hosts)))
+			}
+		}
+		for _, e := range c.StripResponseHeaders {
+			if !headerName().MatchString(e.Value) {
+				v.add(errAt(e.Range, "", "%s %q is not an HTTP header name", e.Field, e.Value))
+			}
+		}
 		if c.Header != nil && !headerName().MatchString(c.Header.Value) {
 			v.add(errAt(c.Header.Range, "", "%s %q is not an HTTP header name", c.Header.Field, c.Header.Value))
 		}

@@ -66,7 +66,8 @@ func names(rs []bundle.SyscallRule) []string {
 func redacted(cs []bundle.Credential) []map[string]any {
 	out := []map[string]any{}
 	for _, c := range cs {
-		out = append(out, map[string]any{"name": c.Name, "hosts": c.Hosts, "paths": c.Paths, "methods": c.Methods, "env": c.Env, "header": c.Header, "source": c.Source})
+		out = append(out, map[string]any{"name": c.Name, "hosts": c.Hosts, "paths": c.Paths, "methods": c.Methods, "env": c.Env, "header": c.Header, "source": c.Source,
+			"strip_response_headers": c.StripHeaders, "base_url_env": c.BaseURLEnv})
 	}
 	return out
 }
@@ -185,6 +186,12 @@ func printPlan(w io.Writer, b *bundle.Bundle, score float64, factors []bundle.Fa
 			methods = strings.Join(c.Methods, ", ")
 		}
 		p("  %-10s $%s -> %s header on %s (%s; %s); read from %s", c.Name, c.Env, c.Header, strings.Join(c.Hosts, ", "), scope, methods, c.Source)
+		if c.BaseURLEnv != "" {
+			p("  %-10s $%s -> a plain-HTTP reverse listener on loopback that forwards to https://%s with the key", "", c.BaseURLEnv, c.Hosts[0])
+		}
+		if len(c.StripHeaders) > 0 {
+			p("  %-10s response headers stripped: %s", "", strings.Join(c.StripHeaders, ", "))
+		}
 	}
 
 	s := b.Syscalls
