@@ -137,7 +137,7 @@ func testCert(t testing.TB) tls.Certificate {
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(1),
 			Subject:      pkix.Name{CommonName: "paddock test origin"},
-			DNSNames:     []string{"allowed.test", "*.wild.test", "other.test"},
+			DNSNames:     []string{"allowed.test", "*.wild.test", "other.test", "api.test"},
 			NotBefore:    time.Now().Add(-time.Hour),
 			NotAfter:     time.Now().Add(24 * time.Hour),
 		}

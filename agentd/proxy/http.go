@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/paddock-sh/paddock/agentd/credential"
+	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/compiler/hostpattern"
 )
 
@@ -135,6 +138,9 @@ func (h *httpConn) handle() bool {
 	if d == nil {
 		return false
 	}
+	if bytes.Contains(h.head, placeholderMark) {
+		h.strayPlaceholder(d)
+	}
 
 	if h.up == nil {
 		up, o := h.p.dial(d)
@@ -148,6 +154,22 @@ func (h *httpConn) handle() bool {
 		h.emitDecision("http", h.up, &d.allow)
 	}
 	return h.exchange(path)
+}
+
+// placeholderMark starts every credential placeholder.
+var placeholderMark = []byte("paddock:cred:")
+
+// strayPlaceholder records a placeholder in a plain-HTTP request: it is
+// forwarded as it is, never replaced, since a secret goes only over TLS to
+// the hosts it is bound to.
+func (h *httpConn) strayPlaceholder(d *dest) {
+	names := credential.Placeholders(string(h.head))
+	h.p.emit(events.Event{
+		Sandbox: h.cl.Sandbox.ID, Action: events.ActionLog,
+		Reason: fmt.Sprintf("placeholder of credential %s sent to %s:%d over plain HTTP, left as it is: credentials go only over TLS to their bound hosts",
+			strings.Join(names, ", "), d.allow.host, d.port),
+		Net: &events.Net{Op: "http", Proto: "tcp", Client: h.client, Orig: h.cl.Orig, Host: d.allow.host, Port: d.port},
+	})
 }
 
 // splitTarget splits an absolute-form target into its authority and the

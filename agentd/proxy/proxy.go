@@ -16,6 +16,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/paddock-sh/paddock/agentd/credential"
 	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/compiler/bundle"
 )
@@ -35,6 +37,14 @@ import (
 type Sandbox struct {
 	ID      string
 	Network *bundle.Network
+	// Credentials are the secrets the proxy injects for this sandbox; the
+	// hosts they are bound to are terminated (nil: none, every host is
+	// tunnelled).
+	Credentials *credential.Set
+	// Reverse maps a loopback port to the credential whose plain-HTTP
+	// reverse listener it is: transparent connections to 127.0.0.1 or ::1
+	// on that port are forwarded over TLS to the credential's host.
+	Reverse map[uint16]*credential.Binding
 }
 
 // Client is who is calling, as the kernel (or the listener) says.
@@ -69,6 +79,13 @@ type Config struct {
 	// is 53 (DNS over TCP). It runs on the connection's goroutine; the
 	// connection is closed when it returns. Without it they are refused.
 	DNS func(c net.Conn, cl Client)
+	// CA signs the certificates the proxy shows a sandbox for the hosts its
+	// credentials are bound to. Without it nothing is terminated, and a
+	// placeholder reaches a bound host as it is.
+	CA *credential.CA
+	// UpstreamRoots verifies the servers of terminated connections (nil:
+	// the system's roots).
+	UpstreamRoots *x509.CertPool
 	// Events receives every decision (default events.Discard).
 	Events events.Sink
 	// Logger receives diagnostics; never header values or bodies (default
@@ -361,6 +378,10 @@ func (c *conn) transparent() {
 			"DNS over TCP goes only to the DNS stub, which is not running; denied"))
 		return
 	}
+	if b := c.cl.Sandbox.Reverse[port]; b != nil && c.cl.Orig.Addr().IsLoopback() {
+		c.reverse(b)
+		return
+	}
 	switch c.sniff() {
 	case sniffTLS:
 		c.transparentTLS()
@@ -408,7 +429,17 @@ func (c *conn) transparentTLS() {
 	if up == nil {
 		return
 	}
+	if c.terminates(d) {
+		c.terminate(up, d, raw)
+		return
+	}
 	c.tunnel(up, raw)
+}
+
+// terminates reports whether TLS to d is terminated to inject a
+// credential.
+func (c *conn) terminates(d *dest) bool {
+	return c.p.cfg.CA != nil && c.cl.Sandbox.Credentials.Bound(d.allow.host)
 }
 
 // tunnelToOrig decides on the original destination address alone and

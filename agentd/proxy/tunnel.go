@@ -93,6 +93,10 @@ func (c *conn) tunnelChecked(up *upstream, d *dest, op string) {
 			up.close()
 			return
 		}
+		if c.terminates(d) {
+			c.terminate(up, d, raw)
+			return
+		}
 		c.tunnel(up, raw)
 	case sniffHTTP:
 		h := newHTTPConn(c, true, d.port)
