@@ -393,4 +393,3 @@ type dummyAddr struct{}
 
 func (dummyAddr) Network() string { return "tcp" }
 func (dummyAddr) String() string  { return "sandbox" }
-
