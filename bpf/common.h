@@ -54,8 +54,15 @@ struct port_key {
 };
 struct port_rule {
 	__u32 rule;
-	__u32 allow;
+	__u32 allow; /* PORT_DENY, PORT_ALLOW or PORT_PROXY */
 };
+
+/* What a loopback port rule does. PORT_PROXY sends the connection to the
+ * proxy as if it went elsewhere: a credential's reverse listener, which
+ * lives in the proxy and answers only its own sandbox. */
+#define PORT_DENY 0
+#define PORT_ALLOW 1
+#define PORT_PROXY 2
 
 #define UNIX_PATH_MAX 108
 struct unix_key {

@@ -47,9 +47,9 @@ static __always_inline void remember(__u64 cookie, __u64 cg, const __u8 *addr, _
 	bpf_map_update_elem(&orig_by_cookie, &cookie, &o, BPF_ANY);
 }
 
-/* A loopback TCP destination: the proxy itself (explicit mode), a port the
- * policy names, or refused. Returns ALLOW or DENY and sets *redirect when
- * the destination is the proxy. */
+/* A loopback TCP destination other than the proxy itself: a port the
+ * policy names, a port served by the proxy (PORT_PROXY), or refused.
+ * Returns a PORT_ value. */
 static __always_inline int loopback_tcp(struct sandbox *sb, __u64 cg, __u16 port, __u32 *rule, __u8 *reason)
 {
 	struct port_key k = { .cgroup = cg, .port = port };
@@ -57,7 +57,9 @@ static __always_inline int loopback_tcp(struct sandbox *sb, __u64 cg, __u16 port
 	if (r) {
 		*rule = r->rule;
 		*reason = R_LOOPBACK_RULE;
-		return r->allow ? ALLOW : DENY;
+		if (r->allow == PORT_PROXY)
+			return PORT_PROXY;
+		return r->allow == PORT_ALLOW ? ALLOW : DENY;
 	}
 	if (sb->flags & SB_LOOPBACK_ANY) {
 		*rule = sb->loopback_rule;
@@ -215,6 +217,15 @@ static __always_inline int decide(void *ctx, __u8 hook, __u64 cg, __u64 cookie, 
 			return ALLOW;
 		}
 		int v = loopback_tcp(sb, cg, port, &rule, &reason);
+		if (v == PORT_PROXY) {
+			if (!ours(ctx, cfg, v4, cfg->proxy_port, 0))
+				goto down;
+			remember(cookie, cg, addr, port, IPPROTO_TCP);
+			to_proxy(cfg, ip);
+			*nport = cfg->proxy_port;
+			emit(hook, ACT_REDIRECT, reason, rule, cg, cookie, family, type, proto, addr, port);
+			return ALLOW;
+		}
 		emit(hook, v == ALLOW ? ACT_ALLOW : ACT_DENY, reason, rule, cg, cookie, family, type, proto, addr, port);
 		return v;
 	}

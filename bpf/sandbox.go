@@ -52,6 +52,9 @@ type UnixRule struct {
 type PortRule struct {
 	Rule  uint32
 	Allow bool
+	// Proxy sends connections to the port to the proxy, which serves it
+	// for this sandbox alone (a credential's reverse listener).
+	Proxy bool
 }
 
 const (
@@ -93,7 +96,10 @@ func (h *Hooks) PutSandbox(cg uint64, id uint32, p Policy) error {
 	for port, r := range p.Loopback {
 		k := hooksPortKey{Cgroup: cg, Port: uint32(port)}
 		v := hooksPortRule{Rule: r.Rule}
-		if r.Allow {
+		switch {
+		case r.Proxy:
+			v.Allow = 2
+		case r.Allow:
 			v.Allow = 1
 		}
 		if err := m.LoopbackPorts.Put(&k, &v); err != nil {

@@ -13,6 +13,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +29,7 @@ import (
 	"google.golang.org/grpc"
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/agentd/credential"
 	"github.com/paddock-sh/paddock/agentd/egress"
 	"github.com/paddock-sh/paddock/internal/kernfs"
 	"golang.org/x/sys/unix"
@@ -64,6 +66,10 @@ type Config struct {
 	// (the key owned by root, mode 0600 or stricter), ClientCA the PEM CAs
 	// that sign client certificates.
 	RemoteListen, TLSCert, TLSKey, ClientCA string
+	// UpstreamCA, when set, is a PEM file of the CAs that verify the
+	// servers the proxy injects credentials for, instead of the system's
+	// (a private API, a test).
+	UpstreamCA string
 }
 
 // Daemon is a running agentd.
@@ -76,6 +82,7 @@ type Daemon struct {
 	hub        *egress.Hub
 	pipe       *pipeline
 	sbx        *sandboxes
+	caBundle   string    // the CA bundle file sandboxes with credentials trust
 	export     *exporter // nil when not exporting
 	srv        *grpc.Server
 	ln         net.Listener
@@ -154,7 +161,30 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	}
 	cleanup = append(cleanup, func() { d.pipe.close() })
 
-	if d.hub, err = egress.Start(egress.Config{CgroupRoot: d.cgroupRoot, PinDir: cfg.PinDir, UnixDir: cfg.UnixDir, Events: d.pipe}); err != nil {
+	// The local CA terminates HTTPS to credentials' hosts; its key stays
+	// in the state directory, the bundle sandboxes trust sits beside the
+	// socket, where any sandbox's owner can read it.
+	ca, err := credential.LoadCA(filepath.Join(cfg.StateDir, "ca"))
+	if err != nil {
+		return nil, fmt.Errorf("local CA: %w", err)
+	}
+	d.caBundle = filepath.Join(filepath.Dir(cfg.Socket), "ca-bundle.pem")
+	if err := ca.WriteBundle(d.caBundle); err != nil {
+		return nil, fmt.Errorf("local CA bundle: %w", err)
+	}
+	var upstreamRoots *x509.CertPool
+	if cfg.UpstreamCA != "" {
+		pemBytes, err := os.ReadFile(cfg.UpstreamCA)
+		if err != nil {
+			return nil, err
+		}
+		upstreamRoots = x509.NewCertPool()
+		if !upstreamRoots.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", cfg.UpstreamCA)
+		}
+	}
+	if d.hub, err = egress.Start(egress.Config{CgroupRoot: d.cgroupRoot, PinDir: cfg.PinDir, UnixDir: cfg.UnixDir, Events: d.pipe,
+		CA: ca, UpstreamRoots: upstreamRoots}); err != nil {
 		return nil, fmt.Errorf("network layer: %w", err)
 	}
 	// On a failed start the pinned enforcement stays; only this process's

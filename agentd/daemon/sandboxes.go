@@ -25,6 +25,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/agentd/credential"
+	"github.com/paddock-sh/paddock/agentd/egress"
 	"github.com/paddock-sh/paddock/agentd/fsdeny"
 	"github.com/paddock-sh/paddock/agentd/limits"
 	"github.com/paddock-sh/paddock/agentd/peer"
@@ -37,12 +39,15 @@ import (
 // record is what the daemon keeps of a sandbox, on disk (one JSON file per
 // sandbox under the state directory) and in memory.
 type record struct {
-	ID        string        `json:"id"`
-	Name      string        `json:"name"`
-	Owner     uint32        `json:"owner_uid"`
-	Created   time.Time     `json:"created"`
-	Workspace string        `json:"workspace"`
-	Limits    limits.Limits `json:"limits"`
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Owner uint32 `json:"owner_uid"`
+	// ReversePorts are the loopback ports of the credentials' reverse
+	// listeners, by base URL variable: the workload holds their URLs.
+	ReversePorts map[string]uint16 `json:"reverse_ports,omitempty"`
+	Created      time.Time         `json:"created"`
+	Workspace    string            `json:"workspace"`
+	Limits       limits.Limits     `json:"limits"`
 	// BundleHash names the bundle, kept once per checksum under the
 	// state directory (bundles/); Bundle is where records written before
 	// that kept it.
@@ -273,7 +278,13 @@ func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundl
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
-	if err := s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups); err != nil {
+	set, err := credential.New(b.Credentials, func(c bundle.Credential) ([]byte, error) {
+		return credential.Load(c, credential.Owner{UID: owner})
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "%v (%s)", err, credRule(b, err))
+	}
+	if r.ReversePorts, err = s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups, egress.Creds{Set: set}); err != nil {
 		return nil, status.Errorf(codes.Internal, "network policy: %v", err)
 	}
 	undo = append(undo, func() { s.d.hub.Remove(r.dir) })
@@ -485,7 +496,16 @@ func (s *sandboxes) adopt() (adopted []string, gone []string, err error) {
 		r.group = limits.Adopt(filepath.Base(s.d.cgroupRoot), r.ID)
 		ups, err := s.unixPaths(r)
 		if err == nil {
-			err = s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups)
+			// A secret that cannot be read now leaves its placeholder
+			// uninjected: the sandbox keeps its network, fails closed on
+			// that credential, and the log says why.
+			set, cerr := credential.New(r.b.Credentials, func(c bundle.Credential) ([]byte, error) {
+				return credential.Load(c, credential.Owner{UID: r.Owner})
+			})
+			if cerr != nil {
+				s.d.logger.Error("sandbox re-adopted without its credentials", "sandbox", r.ID, "err", cerr)
+			}
+			_, err = s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups, egress.Creds{Set: set, Ports: r.ReversePorts})
 		}
 		if err == nil {
 			err = s.putFileRules(r)
@@ -546,7 +566,14 @@ func (s *sandboxes) proto(r *record) *apiv1.Sandbox {
 		Cgroup: "/" + rel, CgroupId: r.cg, State: st, Created: timestamppb.New(r.Created), Pids: pids,
 		Limits:    &apiv1.Limits{MemoryBytes: r.Limits.MemoryBytes, Pids: r.Limits.Pids, CpuMillis: r.Limits.CPUMillis},
 		ProxyPort: uint32(s.d.hub.ProxyPort()),
+		BaseUrls:  map[string]string{},
 		Enforced:  []apiv1.Layer{apiv1.Layer_LAYER_CGROUP_BPF, apiv1.Layer_LAYER_PROXY, apiv1.Layer_LAYER_DNS},
+	}
+	if len(r.b.Credentials) > 0 {
+		sb.CaBundle = s.d.caBundle
+	}
+	for env, port := range r.ReversePorts {
+		sb.BaseUrls[env] = fmt.Sprintf("http://127.0.0.1:%d", port)
 	}
 	switch {
 	case len(r.b.Filesystem.Deny) == 0:
@@ -682,4 +709,14 @@ func (svc *sandboxService) Attach(ctx context.Context, req *apiv1.AttachRequest)
 	}
 	svc.s.d.lifecycle(r, "attached", fmt.Sprintf("process tree of pid %d, by uid %d; network layer only: sockets it opened before stay outside", pid, cr.UID))
 	return svc.s.proto(r), nil
+}
+
+// credRule names where the credential an error is about is defined.
+func credRule(b *bundle.Bundle, err error) string {
+	for _, c := range b.Credentials {
+		if strings.HasPrefix(err.Error(), "credential "+c.Name+":") {
+			return c.Rule.String()
+		}
+	}
+	return "credentials"
 }

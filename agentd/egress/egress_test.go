@@ -96,7 +96,7 @@ func newWorldWith(t *testing.T, cfg worldConfig) *world {
 		n.UnixSockets = append(n.UnixSockets, bundle.PathRule{Path: p, Rule: r})
 		unixPaths[p] = r
 	}
-	if err := hub.Add("sbx-test", w.sandbox, n, unixPaths); err != nil {
+	if _, err := hub.Add("sbx-test", w.sandbox, n, unixPaths, Creds{}); err != nil {
 		t.Fatal(err)
 	}
 	return w

@@ -10,6 +10,7 @@ package egress
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/paddock-sh/paddock/agentd/credential"
 	"github.com/paddock-sh/paddock/agentd/dns"
 	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/agentd/proxy"
@@ -48,7 +50,21 @@ type Config struct {
 	// pinned (package unixpin); "" makes a temporary one, removed by
 	// Close (tests).
 	UnixDir string
-	Events  events.Sink
+	// CA signs what the proxy shows sandboxes for their credentials'
+	// hosts; nil terminates nothing. UpstreamRoots verify those hosts (nil:
+	// the system's roots).
+	CA            *credential.CA
+	UpstreamRoots *x509.CertPool
+	Events        events.Sink
+}
+
+// Creds are what the proxy needs to inject a sandbox's credentials.
+type Creds struct {
+	Set *credential.Set
+	// Ports are the loopback ports of the reverse listeners by base URL
+	// variable, kept across restarts so that a URL the workload holds
+	// stays right; a missing one is chosen.
+	Ports map[string]uint16
 }
 
 // Hub is the running network layer.
@@ -80,6 +96,14 @@ type sandbox struct {
 	fileRules []string
 	dns       []net.PacketConn
 	px        *proxy.Sandbox
+	// reserved hold the reverse listeners' ports.
+	reserved     []*os.File
+	reverseRules []reverseRule
+}
+
+type reverseRule struct {
+	port uint16
+	rule bundle.Rule
 }
 
 // Start loads and attaches the hooks and starts the proxy and the stub.
@@ -116,10 +140,12 @@ func Start(cfg Config) (_ *Hub, err error) {
 	h.lns, h.port = []net.Listener{l4, l6}, port
 	resolver := h.resolver()
 	h.proxy, err = proxy.New(proxy.Config{
-		Identify: h.identify,
-		Resolver: resolver,
-		DNS:      h.serveDNSConn,
-		Events:   h.sink,
+		Identify:      h.identify,
+		Resolver:      resolver,
+		DNS:           h.serveDNSConn,
+		Events:        h.sink,
+		CA:            cfg.CA,
+		UpstreamRoots: cfg.UpstreamRoots,
 	})
 	if err != nil {
 		h.closeListeners()
@@ -208,35 +234,44 @@ func packetPair() ([]net.PacketConn, uint16, error) {
 
 // Add makes the cgroup cgroupDir a sandbox with policy n. unixPaths are
 // the sandbox's resolved unix socket allowlist (absolute paths) with their
-// rules.
-func (h *Hub) Add(id, cgroupDir string, n *bundle.Network, unixPaths map[string]bundle.Rule) error {
+// rules. It returns the ports of the credentials' reverse listeners.
+func (h *Hub) Add(id, cgroupDir string, n *bundle.Network, unixPaths map[string]bundle.Rule, creds Creds) (map[string]uint16, error) {
 	cg, err := bpf.CgroupID(cgroupDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pcs, port, err := packetPair()
 	if err != nil {
-		return fmt.Errorf("egress: DNS stub socket: %w", err)
+		return nil, fmt.Errorf("egress: DNS stub socket: %w", err)
 	}
 	h.mu.Lock()
 	h.nextID++
-	sb := &sandbox{id: id, num: h.nextID, cg: cg, net: n, dns: pcs, px: &proxy.Sandbox{ID: id, Network: n}}
+	sb := &sandbox{id: id, num: h.nextID, cg: cg, net: n, dns: pcs, px: &proxy.Sandbox{ID: id, Network: n, Credentials: creds.Set}}
 	h.mu.Unlock()
-	pinned, err := h.pin(id, cg, unixPaths)
-	if err != nil {
+	closeAll := func() {
 		for _, pc := range pcs {
 			pc.Close()
 		}
-		return err
+		for _, l := range sb.reserved {
+			l.Close()
+		}
+	}
+	ports, err := sb.reverse(creds)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	pinned, err := h.pin(id, cg, unixPaths)
+	if err != nil {
+		closeAll()
+		return nil, err
 	}
 	pol := sb.policy(unixPaths, pinned)
 	pol.DNSPort = port
 	if err := h.hooks.PutSandbox(cg, sb.num, pol); err != nil {
-		for _, pc := range pcs {
-			pc.Close()
-		}
+		closeAll()
 		h.pins.Unpin(cg)
-		return err
+		return nil, err
 	}
 	h.mu.Lock()
 	h.sandboxes[cg] = sb
@@ -246,7 +281,57 @@ func (h *Hub) Add(id, cgroupDir string, n *bundle.Network, unixPaths map[string]
 		h.wg.Add(1)
 		go func() { defer h.wg.Done(); _ = h.stub.ServePacket(pc, ds) }()
 	}
-	return nil
+	return ports, nil
+}
+
+// reverse gives each reverse listener of creds a loopback port, keeping
+// the ones given. The port is reserved by a bound socket that never
+// listens: the hooks send the sandbox's connections to the proxy, and
+// anyone else who tries the port is refused.
+func (sb *sandbox) reverse(creds Creds) (map[string]uint16, error) {
+	rev := creds.Set.Reverse()
+	if len(rev) == 0 {
+		return nil, nil
+	}
+	ports := map[string]uint16{}
+	sb.px.Reverse = map[uint16]*credential.Binding{}
+	for env, b := range rev {
+		want := creds.Ports[env]
+		f, got, err := reservePort(want)
+		switch {
+		case err != nil && want == 0:
+			return nil, fmt.Errorf("egress: reverse listener for %s: %w", env, err)
+		case err != nil:
+			// Someone took the port while agentd was down: the hooks
+			// still send the sandbox's connections to the proxy.
+			got = want
+		default:
+			sb.reserved = append(sb.reserved, f)
+		}
+		ports[env] = got
+		sb.px.Reverse[got] = b
+		sb.reverseRules = append(sb.reverseRules, reverseRule{port: got, rule: b.Rule()})
+	}
+	return ports, nil
+}
+
+// reservePort binds 127.0.0.1:port (0: any free port) and never listens,
+// so a connection from outside the sandbox is refused.
+func reservePort(port uint16) (*os.File, uint16, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		unix.Close(fd)
+		return nil, 0, err
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, 0, err
+	}
+	return os.NewFile(uintptr(fd), "reserved-port"), uint16(sa.(*unix.SockaddrInet4).Port), nil
 }
 
 // Remove takes the sandbox's network away.
@@ -267,6 +352,9 @@ func (h *Hub) Remove(cgroupDir string) error {
 	if sb != nil {
 		for _, pc := range sb.dns {
 			pc.Close()
+		}
+		for _, l := range sb.reserved {
+			l.Close()
 		}
 	}
 	return err

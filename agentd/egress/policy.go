@@ -69,6 +69,11 @@ func (sb *sandbox) policy(unixPaths map[string]bundle.Rule, pinned map[string]st
 			p.Loopback[port] = bpf.PortRule{Rule: id}
 		}
 	}
+	// A reverse listener's port goes to the proxy, whatever the policy
+	// says of loopback.
+	for _, rr := range sb.reverseRules {
+		p.Loopback[rr.port] = bpf.PortRule{Rule: rule(rr.rule), Proxy: true}
+	}
 	for path, r := range unixPaths {
 		if t, ok := pinned[path]; ok {
 			p.Unix[path] = bpf.UnixRule{Rule: rule(r), Target: t}

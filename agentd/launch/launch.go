@@ -60,7 +60,15 @@ type Daemon struct {
 	// FileDeny is why agentd's BPF-LSM hooks do not hold the policy's
 	// deny rules for this sandbox, "" when they do.
 	FileDeny string
+	// CABundle is the file of CAs that trusts agentd's proxy on the
+	// credentials' hosts ("" when the policy has no credentials); BaseURLs
+	// are the credentials' reverse listener URLs by variable.
+	CABundle string
+	BaseURLs map[string]string
 }
+
+// caVariables are where common tools look for a CA bundle.
+var caVariables = []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE"}
 
 // Layer is one enforcement layer and what this launch does with it.
 type Layer struct {
@@ -176,6 +184,11 @@ func Prepare(o Options) (l *Launch, err error) {
 	rfs, err := b.Filesystem.Resolve(vars)
 	if err != nil {
 		return nil, fmt.Errorf("filesystem: %w", err)
+	}
+	if d := o.Daemon; d != nil && d.CABundle != "" {
+		// The trust bundle for the proxy's certificates on credential hosts.
+		rfs.Grants = append(rfs.Grants, bundle.ResolvedGrant{Path: d.CABundle, Access: bundle.ReadAccess,
+			Rule: bundle.Rule{Field: "credentials (agentd's CA bundle)", Text: d.CABundle}})
 	}
 	if l.Fence, err = planFence(rfs, []string{wl.home, ws}, defaultLimits); err != nil {
 		return nil, err

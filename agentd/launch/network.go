@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -84,6 +85,9 @@ func (l *Launch) planNetwork() error {
 	if len(l.Forwards) > 0 {
 		detail += fmt.Sprintf("; %d loopback ports the policy names are forwarded to the host", len(l.Forwards))
 	}
+	if len(b.Credentials) > 0 {
+		l.Layers = append(l.Layers, Layer{Name: "credentials", State: Degraded, Detail: "need agentd, which holds the secrets: the sandbox sees placeholders and nothing injects them, so requests that need them fail"})
+	}
 	l.Layers = append(l.Layers,
 		Layer{Name: "network", State: Enforced, Detail: detail},
 		Layer{Name: "socket-allowlist", State: Enforced, Detail: "sockets: unix, IPv4 and IPv6 TCP and UDP, netlink; raw, ICMP, packet, vsock, MPTCP and the rest fail"},
@@ -115,6 +119,19 @@ func (l *Launch) planDaemonNetwork() {
 		"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
 		"ALL_PROXY": "socks5h://127.0.0.1:" + port, "all_proxy": "socks5h://127.0.0.1:" + port,
 		"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1",
+	}
+	if len(b.Credentials) > 0 {
+		for _, v := range caVariables {
+			l.netEnv[v] = d.CABundle
+		}
+		for env, u := range d.BaseURLs {
+			l.netEnv[env] = u
+		}
+		names := []string{}
+		for _, c := range b.Credentials {
+			names = append(names, c.Name)
+		}
+		l.Layers = append(l.Layers, Layer{Name: "credentials", State: Enforced, Detail: fmt.Sprintf("%s: the sandbox holds placeholders; agentd's proxy injects the secrets on requests to their hosts over TLS (its CA is in %s)", strings.Join(names, ", "), d.CABundle)})
 	}
 	l.Layers = append(l.Layers,
 		Layer{Name: "network", State: Enforced, Detail: fmt.Sprintf("agentd sandbox %s: agentd's egress proxy on 127.0.0.1:%d (set as HTTP(S)_PROXY and ALL_PROXY) checks every destination", d.Sandbox, d.ProxyPort)},

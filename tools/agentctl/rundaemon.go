@@ -81,6 +81,7 @@ func startDaemonRun(socket string, b *bundle.Bundle, workspace string) (*daemonR
 	}
 	d := &launch.Daemon{
 		Sandbox: sbx.GetId(), Cgroup: sbx.GetCgroup(), ProxyPort: uint16(sbx.GetProxyPort()), Limits: true, FileDeny: fileDeny,
+		CABundle: sbx.GetCaBundle(), BaseURLs: sbx.GetBaseUrls(),
 		Enter: func(pid int) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -1814,21 +1814,28 @@ func (x *Limits) GetCpuMillis() uint32 {
 }
 
 type Sandbox struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	OwnerUid      uint32                 `protobuf:"varint,3,opt,name=owner_uid,json=ownerUid,proto3" json:"owner_uid,omitempty"`
-	PolicyName    string                 `protobuf:"bytes,4,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
-	BundleHash    string                 `protobuf:"bytes,5,opt,name=bundle_hash,json=bundleHash,proto3" json:"bundle_hash,omitempty"`
-	Cgroup        string                 `protobuf:"bytes,6,opt,name=cgroup,proto3" json:"cgroup,omitempty"` // path below the cgroup2 mount
-	CgroupId      uint64                 `protobuf:"varint,7,opt,name=cgroup_id,json=cgroupId,proto3" json:"cgroup_id,omitempty"`
-	State         State                  `protobuf:"varint,8,opt,name=state,proto3,enum=paddock.v1.State" json:"state,omitempty"`
-	Created       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created,proto3" json:"created,omitempty"`
-	Pids          []uint32               `protobuf:"varint,10,rep,packed,name=pids,proto3" json:"pids,omitempty"`
-	Enforced      []Layer                `protobuf:"varint,11,rep,packed,name=enforced,proto3,enum=paddock.v1.Layer" json:"enforced,omitempty"`
-	Degraded      []*Degraded            `protobuf:"bytes,12,rep,name=degraded,proto3" json:"degraded,omitempty"`
-	Limits        *Limits                `protobuf:"bytes,13,opt,name=limits,proto3" json:"limits,omitempty"`
-	ProxyPort     uint32                 `protobuf:"varint,14,opt,name=proxy_port,json=proxyPort,proto3" json:"proxy_port,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	OwnerUid   uint32                 `protobuf:"varint,3,opt,name=owner_uid,json=ownerUid,proto3" json:"owner_uid,omitempty"`
+	PolicyName string                 `protobuf:"bytes,4,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
+	BundleHash string                 `protobuf:"bytes,5,opt,name=bundle_hash,json=bundleHash,proto3" json:"bundle_hash,omitempty"`
+	Cgroup     string                 `protobuf:"bytes,6,opt,name=cgroup,proto3" json:"cgroup,omitempty"` // path below the cgroup2 mount
+	CgroupId   uint64                 `protobuf:"varint,7,opt,name=cgroup_id,json=cgroupId,proto3" json:"cgroup_id,omitempty"`
+	State      State                  `protobuf:"varint,8,opt,name=state,proto3,enum=paddock.v1.State" json:"state,omitempty"`
+	Created    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created,proto3" json:"created,omitempty"`
+	Pids       []uint32               `protobuf:"varint,10,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	Enforced   []Layer                `protobuf:"varint,11,rep,packed,name=enforced,proto3,enum=paddock.v1.Layer" json:"enforced,omitempty"`
+	Degraded   []*Degraded            `protobuf:"bytes,12,rep,name=degraded,proto3" json:"degraded,omitempty"`
+	Limits     *Limits                `protobuf:"bytes,13,opt,name=limits,proto3" json:"limits,omitempty"`
+	ProxyPort  uint32                 `protobuf:"varint,14,opt,name=proxy_port,json=proxyPort,proto3" json:"proxy_port,omitempty"`
+	// ca_bundle is a file of the system's CAs and agentd's local CA, set
+	// when the sandbox has credentials: the proxy terminates HTTPS to their
+	// hosts with certificates of that CA.
+	CaBundle string `protobuf:"bytes,15,opt,name=ca_bundle,json=caBundle,proto3" json:"ca_bundle,omitempty"`
+	// base_urls maps a credential's base_url_env variable to the URL of its
+	// plain-HTTP reverse listener.
+	BaseUrls      map[string]string `protobuf:"bytes,16,rep,name=base_urls,json=baseUrls,proto3" json:"base_urls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1959,6 +1966,20 @@ func (x *Sandbox) GetProxyPort() uint32 {
 		return x.ProxyPort
 	}
 	return 0
+}
+
+func (x *Sandbox) GetCaBundle() string {
+	if x != nil {
+		return x.CaBundle
+	}
+	return ""
+}
+
+func (x *Sandbox) GetBaseUrls() map[string]string {
+	if x != nil {
+		return x.BaseUrls
+	}
+	return nil
 }
 
 type ListSandboxesRequest struct {
@@ -2442,7 +2463,7 @@ const file_paddock_proto_rawDesc = "" +
 	"\fmemory_bytes\x18\x01 \x01(\x04R\vmemoryBytes\x12\x12\n" +
 	"\x04pids\x18\x02 \x01(\rR\x04pids\x12\x1d\n" +
 	"\n" +
-	"cpu_millis\x18\x03 \x01(\rR\tcpuMillis\"\xe0\x03\n" +
+	"cpu_millis\x18\x03 \x01(\rR\tcpuMillis\"\xfa\x04\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -2461,7 +2482,12 @@ const file_paddock_proto_rawDesc = "" +
 	"\bdegraded\x18\f \x03(\v2\x14.paddock.v1.DegradedR\bdegraded\x12*\n" +
 	"\x06limits\x18\r \x01(\v2\x12.paddock.v1.LimitsR\x06limits\x12\x1d\n" +
 	"\n" +
-	"proxy_port\x18\x0e \x01(\rR\tproxyPort\"\x16\n" +
+	"proxy_port\x18\x0e \x01(\rR\tproxyPort\x12\x1b\n" +
+	"\tca_bundle\x18\x0f \x01(\tR\bcaBundle\x12>\n" +
+	"\tbase_urls\x18\x10 \x03(\v2!.paddock.v1.Sandbox.BaseUrlsEntryR\bbaseUrls\x1a;\n" +
+	"\rBaseUrlsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x16\n" +
 	"\x14ListSandboxesRequest\"J\n" +
 	"\x15ListSandboxesResponse\x121\n" +
 	"\tsandboxes\x18\x01 \x03(\v2\x13.paddock.v1.SandboxR\tsandboxes\"#\n" +
@@ -2531,7 +2557,7 @@ func file_paddock_proto_rawDescGZIP() []byte {
 }
 
 var file_paddock_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_paddock_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_paddock_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_paddock_proto_goTypes = []any{
 	(Layer)(0),                     // 0: paddock.v1.Layer
 	(Action)(0),                    // 1: paddock.v1.Action
@@ -2564,10 +2590,11 @@ var file_paddock_proto_goTypes = []any{
 	(*DestroySandboxResponse)(nil), // 28: paddock.v1.DestroySandboxResponse
 	(*EnterRequest)(nil),           // 29: paddock.v1.EnterRequest
 	(*AttachRequest)(nil),          // 30: paddock.v1.AttachRequest
-	(*timestamppb.Timestamp)(nil),  // 31: google.protobuf.Timestamp
+	nil,                            // 31: paddock.v1.Sandbox.BaseUrlsEntry
+	(*timestamppb.Timestamp)(nil),  // 32: google.protobuf.Timestamp
 }
 var file_paddock_proto_depIdxs = []int32{
-	31, // 0: paddock.v1.Event.time:type_name -> google.protobuf.Timestamp
+	32, // 0: paddock.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: paddock.v1.Event.layer:type_name -> paddock.v1.Layer
 	1,  // 2: paddock.v1.Event.action:type_name -> paddock.v1.Action
 	5,  // 3: paddock.v1.Event.rule:type_name -> paddock.v1.Rule
@@ -2592,33 +2619,34 @@ var file_paddock_proto_depIdxs = []int32{
 	21, // 22: paddock.v1.CreateSandboxRequest.source:type_name -> paddock.v1.PolicySource
 	22, // 23: paddock.v1.CreateSandboxRequest.limits:type_name -> paddock.v1.Limits
 	3,  // 24: paddock.v1.Sandbox.state:type_name -> paddock.v1.State
-	31, // 25: paddock.v1.Sandbox.created:type_name -> google.protobuf.Timestamp
+	32, // 25: paddock.v1.Sandbox.created:type_name -> google.protobuf.Timestamp
 	0,  // 26: paddock.v1.Sandbox.enforced:type_name -> paddock.v1.Layer
 	19, // 27: paddock.v1.Sandbox.degraded:type_name -> paddock.v1.Degraded
 	22, // 28: paddock.v1.Sandbox.limits:type_name -> paddock.v1.Limits
-	23, // 29: paddock.v1.ListSandboxesResponse.sandboxes:type_name -> paddock.v1.Sandbox
-	21, // 30: paddock.v1.AttachRequest.source:type_name -> paddock.v1.PolicySource
-	15, // 31: paddock.v1.Events.Subscribe:input_type -> paddock.v1.SubscribeRequest
-	17, // 32: paddock.v1.Events.Info:input_type -> paddock.v1.InfoRequest
-	20, // 33: paddock.v1.Sandboxes.Create:input_type -> paddock.v1.CreateSandboxRequest
-	24, // 34: paddock.v1.Sandboxes.List:input_type -> paddock.v1.ListSandboxesRequest
-	26, // 35: paddock.v1.Sandboxes.Get:input_type -> paddock.v1.GetSandboxRequest
-	27, // 36: paddock.v1.Sandboxes.Destroy:input_type -> paddock.v1.DestroySandboxRequest
-	30, // 37: paddock.v1.Sandboxes.Attach:input_type -> paddock.v1.AttachRequest
-	29, // 38: paddock.v1.Sandboxes.Enter:input_type -> paddock.v1.EnterRequest
-	4,  // 39: paddock.v1.Events.Subscribe:output_type -> paddock.v1.Event
-	18, // 40: paddock.v1.Events.Info:output_type -> paddock.v1.InfoResponse
-	23, // 41: paddock.v1.Sandboxes.Create:output_type -> paddock.v1.Sandbox
-	25, // 42: paddock.v1.Sandboxes.List:output_type -> paddock.v1.ListSandboxesResponse
-	23, // 43: paddock.v1.Sandboxes.Get:output_type -> paddock.v1.Sandbox
-	28, // 44: paddock.v1.Sandboxes.Destroy:output_type -> paddock.v1.DestroySandboxResponse
-	23, // 45: paddock.v1.Sandboxes.Attach:output_type -> paddock.v1.Sandbox
-	23, // 46: paddock.v1.Sandboxes.Enter:output_type -> paddock.v1.Sandbox
-	39, // [39:47] is the sub-list for method output_type
-	31, // [31:39] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	31, // 29: paddock.v1.Sandbox.base_urls:type_name -> paddock.v1.Sandbox.BaseUrlsEntry
+	23, // 30: paddock.v1.ListSandboxesResponse.sandboxes:type_name -> paddock.v1.Sandbox
+	21, // 31: paddock.v1.AttachRequest.source:type_name -> paddock.v1.PolicySource
+	15, // 32: paddock.v1.Events.Subscribe:input_type -> paddock.v1.SubscribeRequest
+	17, // 33: paddock.v1.Events.Info:input_type -> paddock.v1.InfoRequest
+	20, // 34: paddock.v1.Sandboxes.Create:input_type -> paddock.v1.CreateSandboxRequest
+	24, // 35: paddock.v1.Sandboxes.List:input_type -> paddock.v1.ListSandboxesRequest
+	26, // 36: paddock.v1.Sandboxes.Get:input_type -> paddock.v1.GetSandboxRequest
+	27, // 37: paddock.v1.Sandboxes.Destroy:input_type -> paddock.v1.DestroySandboxRequest
+	30, // 38: paddock.v1.Sandboxes.Attach:input_type -> paddock.v1.AttachRequest
+	29, // 39: paddock.v1.Sandboxes.Enter:input_type -> paddock.v1.EnterRequest
+	4,  // 40: paddock.v1.Events.Subscribe:output_type -> paddock.v1.Event
+	18, // 41: paddock.v1.Events.Info:output_type -> paddock.v1.InfoResponse
+	23, // 42: paddock.v1.Sandboxes.Create:output_type -> paddock.v1.Sandbox
+	25, // 43: paddock.v1.Sandboxes.List:output_type -> paddock.v1.ListSandboxesResponse
+	23, // 44: paddock.v1.Sandboxes.Get:output_type -> paddock.v1.Sandbox
+	28, // 45: paddock.v1.Sandboxes.Destroy:output_type -> paddock.v1.DestroySandboxResponse
+	23, // 46: paddock.v1.Sandboxes.Attach:output_type -> paddock.v1.Sandbox
+	23, // 47: paddock.v1.Sandboxes.Enter:output_type -> paddock.v1.Sandbox
+	40, // [40:48] is the sub-list for method output_type
+	32, // [32:40] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_paddock_proto_init() }
@@ -2649,7 +2677,7 @@ func file_paddock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paddock_proto_rawDesc), len(file_paddock_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

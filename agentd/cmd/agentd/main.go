@@ -56,6 +56,7 @@ Flags:
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) of the TCP listener; owned by root, writable by root only")
 	tlsKey := fs.String("tls-key", "", "PEM private key of the TCP listener; owned by root and readable by root only (mode 0600 or 0400)")
 	clientCA := fs.String("client-ca", "", "PEM CA certificates that sign the TCP listener's client certificates; owned by root, writable by root only")
+	upstreamCA := fs.String("upstream-ca", "", "PEM CA certificates that verify the servers credentials are injected for, instead of the system's (a private API); empty: the system's")
 	jsonLogs := fs.Bool("log-json", false, "log as JSON lines instead of text")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -79,7 +80,8 @@ Flags:
 	logger := slog.New(h)
 
 	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, CgroupRoot: *cgroupRoot, PinDir: *pins, ExportJSONL: *export, UnixDir: *unixDir, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc "),
-		RemoteListen: *listenTCP, TLSCert: *tlsCert, TLSKey: *tlsKey, ClientCA: *clientCA})
+		RemoteListen: *listenTCP, TLSCert: *tlsCert, TLSKey: *tlsKey, ClientCA: *clientCA,
+		UpstreamCA: *upstreamCA})
 	if err != nil {
 		logger.Error("agentd could not start", "err", err)
 		return 1
