@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -70,6 +71,9 @@ type Config struct {
 	// servers the proxy injects credentials for, instead of the system's
 	// (a private API, a test).
 	UpstreamCA string
+	// Upstream are the recursive DNS servers the stub and the proxy ask;
+	// nil means /etc/resolv.conf's.
+	Upstream []netip.AddrPort
 }
 
 // Daemon is a running agentd.
@@ -184,7 +188,7 @@ func Start(cfg Config) (_ *Daemon, err error) {
 		}
 	}
 	if d.hub, err = egress.Start(egress.Config{CgroupRoot: d.cgroupRoot, PinDir: cfg.PinDir, UnixDir: cfg.UnixDir, Events: d.pipe,
-		CA: ca, UpstreamRoots: upstreamRoots}); err != nil {
+		CA: ca, UpstreamRoots: upstreamRoots, Upstream: cfg.Upstream}); err != nil {
 		return nil, fmt.Errorf("network layer: %w", err)
 	}
 	// On a failed start the pinned enforcement stays; only this process's

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -19,7 +21,9 @@ import (
 // maxBody bounds the request body an Origin keeps.
 const maxBody = 64 << 10
 
-// Origin is a web server in the internet that records what reaches it.
+// Origin is a web server in the internet that records what reaches it,
+// request headers included. A request whose path ends in /echo gets its
+// request headers back as the body, one "Name: value" line each.
 type Origin struct {
 	addr netip.AddrPort
 	tls  bool
@@ -40,6 +44,7 @@ type Hit struct {
 	SNI    string // TLS server name, empty for plain HTTP or no SNI
 	Proto  string // "HTTP/1.1", "HTTP/2.0"
 	Body   []byte // the request body, up to 64 KiB
+	Header http.Header
 }
 
 // Conn is one TCP connection an Origin accepted, whether or not a request
@@ -150,7 +155,7 @@ func (l *Lab) startOrigin(addr string, defPort uint16, cert *tls.Certificate) (*
 }
 
 func (o *Origin) serve(w http.ResponseWriter, r *http.Request) {
-	h := Hit{Time: time.Now(), Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Proto: r.Proto}
+	h := Hit{Time: time.Now(), Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Proto: r.Proto, Header: r.Header.Clone()}
 	h.Body, _ = io.ReadAll(io.LimitReader(r.Body, maxBody))
 	h.Remote, _ = netip.ParseAddrPort(r.RemoteAddr)
 	if r.TLS != nil {
@@ -161,7 +166,16 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) {
 	o.mu.Unlock()
 
 	var body string
-	if o.tls {
+	if strings.HasSuffix(h.Path, "/echo") {
+		// An echoing endpoint, as careless APIs have: every request header
+		// comes back in the body.
+		var hs []string
+		for k, vs := range r.Header {
+			hs = append(hs, k+": "+strings.Join(vs, ", "))
+		}
+		sort.Strings(hs)
+		body = strings.Join(hs, "\n") + "\n"
+	} else if o.tls {
 		body = fmt.Sprintf("origin %s sni=%s host=%s path=%s\n", o.addr, h.SNI, h.Host, h.Path)
 	} else {
 		body = fmt.Sprintf("origin %s host=%s path=%s\n", o.addr, h.Host, h.Path)
