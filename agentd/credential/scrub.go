@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 )
 
 // scrubber replaces secrets with placeholders.
@@ -76,13 +77,16 @@ func (s *Set) Body(r io.ReadCloser) io.ReadCloser {
 	if !s.Scrubs() {
 		return r
 	}
-	return &scrubReader{r: r, s: &s.scrub, buf: make([]byte, 32<<10)}
+	return &scrubReader{r: r, s: &s.scrub, buf: bufs.Get().(*[]byte)}
 }
+
+// bufs are the read buffers of scrubReaders, returned on Close.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 type scrubReader struct {
 	r   io.ReadCloser
 	s   *scrubber
-	buf []byte
+	buf *[]byte
 	in  []byte // read, not yet scanned to the end (a possible partial secret)
 	out []byte // scanned, ready
 	err error
@@ -97,9 +101,12 @@ func (z *scrubReader) Read(p []byte) (int, error) {
 			}
 			return 0, z.err
 		}
-		n, err := z.r.Read(z.buf)
+		if z.buf == nil {
+			return 0, io.ErrClosedPipe
+		}
+		n, err := z.r.Read(*z.buf)
 		z.err = err
-		z.in = append(z.in, z.buf[:n]...)
+		z.in = append(z.in, (*z.buf)[:n]...)
 		z.scan()
 	}
 	n := copy(p, z.out)
@@ -124,4 +131,10 @@ func (z *scrubReader) scan() {
 	z.in = append(z.in[:0:0], z.in[len(z.in)-keep:]...)
 }
 
-func (z *scrubReader) Close() error { return z.r.Close() }
+func (z *scrubReader) Close() error {
+	if z.buf != nil {
+		bufs.Put(z.buf)
+		z.buf = nil
+	}
+	return z.r.Close()
+}

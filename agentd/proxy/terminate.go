@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -91,7 +92,9 @@ func (c *conn) serveBound(cc net.Conn, d *dest, first *upstream, reverse bool) {
 	b.transport = &http.Transport{
 		DialContext:       b.dial,
 		TLSClientConfig:   &tls.Config{ServerName: d.allow.host, RootCAs: c.p.cfg.UpstreamRoots, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2: true,
+		// HTTP/1.1 upstream: each sandbox connection has its own transport,
+		// so HTTP/2's multiplexing buys nothing and costs per request.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 		// One sandbox connection rarely needs more than one upstream one.
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       c.p.cfg.IdleTimeout,
@@ -275,13 +278,32 @@ func (b *bound) modifyResponse(resp *http.Response) error {
 		}
 		resp.Header[name] = vs
 	}
-	if creds.Scrubs() {
+	switch {
+	case !creds.Scrubs():
+	case resp.ContentLength >= 0 && resp.ContentLength <= maxScrubbedWhole:
+		// A body of known, modest length is scrubbed whole and keeps a
+		// length: one write to the sandbox instead of a chunked stream.
+		b, err := io.ReadAll(io.LimitReader(resp.Body, resp.ContentLength+1))
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		b = []byte(creds.Scrub(string(b)))
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	default:
+		// Streams (server-sent events) and large bodies are scrubbed as
+		// they pass.
 		resp.Body = creds.Body(resp.Body)
 		resp.ContentLength = -1
 		resp.Header.Del("Content-Length")
 	}
 	return nil
 }
+
+// maxScrubbedWhole bounds the bodies read whole before they are scrubbed.
+const maxScrubbedWhole = 256 << 10
 
 func (b *bound) failed(w http.ResponseWriter, r *http.Request, err error) {
 	msg := b.c.cl.Sandbox.Credentials.Scrub(err.Error())
