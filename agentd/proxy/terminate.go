@@ -90,8 +90,8 @@ func (c *conn) serveBound(cc net.Conn, d *dest, first *upstream, reverse bool) {
 	b := &bound{c: c, d: d, reverse: reverse, first: first}
 	defer b.closeFirst()
 	b.transport = &http.Transport{
-		DialContext:       b.dial,
-		TLSClientConfig:   &tls.Config{ServerName: d.allow.host, RootCAs: c.p.cfg.UpstreamRoots, MinVersion: tls.VersionTLS12},
+		DialContext:     b.dial,
+		TLSClientConfig: &tls.Config{ServerName: d.allow.host, RootCAs: c.p.cfg.UpstreamRoots, MinVersion: tls.VersionTLS12},
 		// HTTP/1.1 upstream: each sandbox connection has its own transport,
 		// so HTTP/2's multiplexing buys nothing and costs per request.
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
