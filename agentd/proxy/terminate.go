@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -89,19 +90,8 @@ func (c *conn) reverse(b *credential.Binding) {
 func (c *conn) serveBound(cc net.Conn, d *dest, first *upstream, reverse bool) {
 	b := &bound{c: c, d: d, reverse: reverse, first: first}
 	defer b.closeFirst()
-	b.transport = &http.Transport{
-		DialContext:     b.dial,
-		TLSClientConfig: &tls.Config{ServerName: d.allow.host, RootCAs: c.p.cfg.UpstreamRoots, MinVersion: tls.VersionTLS12},
-		// HTTP/1.1 upstream: each sandbox connection has its own transport,
-		// so HTTP/2's multiplexing buys nothing and costs per request.
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
-		// One sandbox connection rarely needs more than one upstream one.
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       c.p.cfg.IdleTimeout,
-		TLSHandshakeTimeout:   c.p.cfg.DialTimeout,
-		ResponseHeaderTimeout: c.p.cfg.ResponseHeaderTimeout,
-	}
-	defer b.transport.CloseIdleConnections()
+	b.transport = &boundRT{b: b, cfg: &tls.Config{ServerName: d.allow.host, RootCAs: c.p.cfg.UpstreamRoots, MinVersion: tls.VersionTLS12}}
+	defer b.transport.close()
 	b.rp = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
 		Transport:      b.transport,
@@ -115,7 +105,10 @@ func (c *conn) serveBound(cc net.Conn, d *dest, first *upstream, reverse bool) {
 		Handler:           b,
 		ReadHeaderTimeout: c.p.cfg.HeaderTimeout,
 		IdleTimeout:       c.p.cfg.IdleTimeout,
-		ErrorLog:          log.New(io.Discard, "", 0),
+		// Each concurrent stream of an HTTP/2 client takes an upstream
+		// connection of its own.
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: 16},
+		ErrorLog: log.New(io.Discard, "", 0),
 		ConnState: func(_ net.Conn, s http.ConnState) {
 			if s == http.StateClosed || s == http.StateHijacked {
 				ln.Close()
@@ -130,7 +123,7 @@ type bound struct {
 	c         *conn
 	d         *dest
 	reverse   bool
-	transport *http.Transport
+	transport *boundRT
 	rp        *httputil.ReverseProxy
 
 	mu    sync.Mutex
@@ -224,9 +217,9 @@ func (b *bound) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "https"
 	pr.Out.URL.Host = authority
 	pr.Out.Host = authority
-	// The transport asks for gzip and decodes it itself, so the scrubber
-	// reads plain bytes.
-	pr.Out.Header.Del("Accept-Encoding")
+	// gzip or nothing: the proxy decodes it, so the scrubber reads plain
+	// bytes.
+	pr.Out.Header.Set("Accept-Encoding", "gzip")
 
 	path := pr.In.URL.EscapedPath()
 	if rq, ok := pr.In.Context().Value(ctxKey{}).(*boundReq); ok {
@@ -269,7 +262,21 @@ func (b *bound) modifyResponse(resp *http.Response) error {
 	for _, h := range creds.StripHeaders(b.d.allow.host) {
 		resp.Header.Del(h)
 	}
-	if enc := resp.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+	switch enc := resp.Header.Get("Content-Encoding"); {
+	case enc == "" || strings.EqualFold(enc, "identity"):
+	case strings.EqualFold(enc, "gzip") && resp.Request.Method != "HEAD":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return fmt.Errorf("the gzip response does not decode: %v", err)
+		}
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{zr, resp.Body}
+		resp.Header.Del("Content-Encoding")
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	default:
 		return fmt.Errorf("the response is %s-encoded, which the proxy cannot check for the secret", enc)
 	}
 	for name, vs := range resp.Header {
