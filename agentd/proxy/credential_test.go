@@ -438,3 +438,16 @@ func TestCredentialTransparent(t *testing.T) {
 		t.Fatalf("%d %q; origin saw %q", resp.StatusCode, body, cw.api.seen())
 	}
 }
+
+// TestCredentialUpstreamUnverified: a bound host whose certificate the
+// proxy cannot verify gets no request at all, so never the secret.
+func TestCredentialUpstreamUnverified(t *testing.T) {
+	cw := newCredWorld(t, nil, func(_ *credWorld, c *Config) { c.UpstreamRoots = x509.NewCertPool() })
+	resp, body := get(t, cw.client(t, false), "GET", fmt.Sprintf("https://api.test:%d/v1/echo", cw.api.addr.Port()), "Authorization", "Bearer paddock:cred:api")
+	if resp.StatusCode != 502 || !strings.Contains(body, "certificate") {
+		t.Errorf("%d %q, want 502 naming the certificate", resp.StatusCode, body)
+	}
+	if n := len(cw.api.seen()); n != 0 {
+		t.Errorf("the origin got %d requests from an unverified connection", n)
+	}
+}
