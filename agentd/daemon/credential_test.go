@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
 	"github.com/paddock-sh/paddock/internal/kerneltest"
@@ -51,6 +53,29 @@ func TestCredentialNeverInSandbox(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// A policy that lets the workload read the secret file is refused:
+	// injection would protect nothing.
+	_, err := apiv1.NewSandboxesClient(client(t, td.socket)).Create(ctx, &apiv1.CreateSandboxRequest{
+		Policy: &apiv1.CreateSandboxRequest_Source{Source: &apiv1.PolicySource{Filename: "leaky.hcl", Hcl: []byte(`policy "leaky" {}
+
+filesystem {
+  read = ["` + filepath.Dir(secretFile) + `"]
+}
+
+network {
+  allow = ["api.cred.test"]
+}
+
+credential "api" {
+  hosts  = ["api.cred.test"]
+  env    = "API_TOKEN"
+  source = "file:` + secretFile + `"
+}
+`)}},
+	})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "could read its secret file") {
+		t.Errorf("a policy granting the secret file: %v", err)
+	}
 	sbx, err := apiv1.NewSandboxesClient(client(t, td.socket)).Create(ctx, &apiv1.CreateSandboxRequest{
 		Policy: &apiv1.CreateSandboxRequest_Source{Source: &apiv1.PolicySource{Filename: "cred.hcl", Hcl: []byte(`policy "cred" {}
 

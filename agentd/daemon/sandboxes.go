@@ -250,8 +250,10 @@ func effectiveLimits(b *bundle.Bundle, req *apiv1.Limits) limits.Limits {
 // create makes a sandbox: its cgroup, its limits, its network policy in
 // the BPF maps and the proxy, and its record. On any error nothing of it
 // is left.
-func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundle, data []byte, lim limits.Limits, attached bool, creator *Creator) (r *record, err error) {
-	r = &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, BundleHash: b.Checksum, Attached: attached, Creator: creator, b: b}
+func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundle, data []byte, lim limits.Limits, attached bool, creator *Creator) (_ *record, err error) {
+	// r is not the named result: the undo functions below use it after an
+	// error return has set the result to nil.
+	r := &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, BundleHash: b.Checksum, Attached: attached, Creator: creator, b: b}
 	if err := s.saveBundle(b.Checksum, data); err != nil {
 		return nil, status.Errorf(codes.Internal, "storing the bundle: %v", err)
 	}
@@ -277,6 +279,9 @@ func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundl
 	ups, err := s.unixPaths(r)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := secretsOutOfReach(b, owner, workspace); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "%v", err)
 	}
 	set, err := credential.New(b.Credentials, func(c bundle.Credential) ([]byte, error) {
 		return credential.Load(c, credential.Owner{UID: owner})
@@ -719,4 +724,34 @@ func credRule(b *bundle.Bundle, err error) string {
 		}
 	}
 	return "credentials"
+}
+
+// secretsOutOfReach refuses a policy whose filesystem rules would let the
+// workload read a credential's secret file itself: the proxy keeping the
+// secret out of requests would then protect nothing.
+func secretsOutOfReach(b *bundle.Bundle, owner uint32, workspace string) error {
+	var files []bundle.Credential
+	for _, c := range b.Credentials {
+		if strings.HasPrefix(c.Source, "file:") {
+			files = append(files, c)
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	v, err := vars(owner, workspace)
+	if err != nil {
+		return err
+	}
+	rfs, err := b.Filesystem.Resolve(v)
+	if err != nil {
+		return err
+	}
+	for _, c := range files {
+		path := strings.TrimPrefix(c.Source, "file:")
+		if d := rfs.Decide(path, false); d.Verdict == bundle.VerdictAllow {
+			return fmt.Errorf("credential %s (%s): the sandbox could read its secret file %s itself (%s); add the file to filesystem.deny", c.Name, c.Rule, path, d.Reason)
+		}
+	}
+	return nil
 }
