@@ -167,12 +167,13 @@ func Start(cfg Config) (_ *Daemon, err error) {
 
 	// The local CA terminates HTTPS to credentials' hosts; its key stays
 	// in the state directory, the bundle sandboxes trust sits beside the
-	// socket, where any sandbox's owner can read it.
+	// socket, where any sandbox's owner can read it. Not *.pem: policies
+	// deny those as keys.
 	ca, err := credential.LoadCA(filepath.Join(cfg.StateDir, "ca"))
 	if err != nil {
 		return nil, fmt.Errorf("local CA: %w", err)
 	}
-	d.caBundle = filepath.Join(filepath.Dir(cfg.Socket), "ca-bundle.pem")
+	d.caBundle = filepath.Join(filepath.Dir(cfg.Socket), "ca-bundle.crt")
 	if err := ca.WriteBundle(d.caBundle); err != nil {
 		return nil, fmt.Errorf("local CA bundle: %w", err)
 	}

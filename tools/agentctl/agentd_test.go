@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,43 +16,54 @@ import (
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
 	"github.com/paddock-sh/paddock/agentd/daemon"
 	"github.com/paddock-sh/paddock/internal/kernfs"
+	"github.com/paddock-sh/paddock/internal/netlab"
 )
 
 // startAgentd runs an agentd for the suite, in this process, with state,
 // cgroup subtree, pins and socket of its own, and sets testSocket.
 func startAgentd(dir string) (stop func(), err error) {
+	sock, stop, err := startAgentdWith(dir, "suite")
+	testSocket = sock
+	return stop, err
+}
+
+// startAgentdWith runs an agentd in this process, its cgroup subtree named
+// for name, with opts applied to its configuration; it returns its socket.
+func startAgentdWith(dir, name string, opts ...func(*daemon.Config)) (socket string, stop func(), err error) {
 	cg2, err := kernfs.Cgroup2Root()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if _, err := kernfs.MountBPF("/sys/fs/bpf"); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	pins, err := os.MkdirTemp("/sys/fs/bpf", "paddock-agentctl-test-")
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	// Short: pinned unix sockets' paths must fit a socket address.
 	short, err := os.MkdirTemp("", "pdk")
 	if err != nil {
 		os.RemoveAll(pins)
-		return nil, err
+		return "", nil, err
 	}
-	root := filepath.Join(cg2, fmt.Sprintf("paddock-agentctl-test-%d", os.Getpid()))
+	root := filepath.Join(cg2, fmt.Sprintf("paddock-agentctl-test-%s-%d", name, os.Getpid()))
 	cfg := daemon.Config{
 		StateDir: filepath.Join(dir, "state"), Socket: filepath.Join(dir, "run", "agentd.sock"),
 		CgroupRoot: root, PinDir: pins, UnixDir: filepath.Join(short, "u"),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test",
 	}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	d, err := daemon.Start(cfg)
 	if err != nil {
 		os.RemoveAll(pins)
 		os.RemoveAll(short)
-		return nil, err
+		return "", nil, err
 	}
 	go d.Serve()
-	testSocket = cfg.Socket
-	return func() {
+	return cfg.Socket, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		d.Shutdown(ctx)
@@ -118,5 +131,89 @@ func TestAgentdRun(t *testing.T) {
 	list, err := apiv1.NewSandboxesClient(cc).List(context.Background(), &apiv1.ListSandboxesRequest{})
 	if err != nil || len(list.Sandboxes) != 0 {
 		t.Errorf("sandboxes left after the run: %v %v", list, err)
+	}
+}
+
+// TestAgentdCredential: `agentctl run` through an agentd, as an
+// unprivileged user, with a credential bound to api.cred.test on the
+// simulated internet. curl in the sandbox sends the placeholder it holds;
+// the origin (the canary) gets the real secret on the bound path over TLS
+// and through the reverse listener, the placeholder elsewhere; the
+// sandbox never reads the secret: not in its environment, not in an
+// echoed response, not in its secret file, which the policy denies.
+func TestAgentdCredential(t *testing.T) {
+	privileged(t)
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	lab := netlab.New(t)
+	api := lab.TLSOrigin("203.0.113.30", "api.cred.test")
+	lab.DNS().Add("api.cred.test", "A 203.0.113.30")
+	_, labCA := lab.CA()
+
+	s := newSandbox(t, "agentd")
+	const secret = "sk-agentctl-5e4d3c2b1a09"
+	secretFile := filepath.Join(s.base, "secrets", "api")
+	s.writeMode(secretFile, secret+"\n", 0o600)
+	s.chownAll(s.base)
+	// The workload's user must reach the socket: a directory it may enter.
+	dir, err := os.MkdirTemp("", "paddock-cred-agentd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	sock, stop, err := startAgentdWith(dir, "cred", func(c *daemon.Config) {
+		c.UpstreamCA = labCA
+		c.Upstream = []netip.AddrPort{lab.DNS().Addr()}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	s.sock = sock
+	s.policy = filepath.Join(s.base, "cred.hcl")
+	s.write(s.policy, `policy "cred" {
+  extends = ["builtin:default"]
+}
+
+filesystem {
+  deny = ["`+secretFile+`"]
+}
+
+network {
+  allow = ["api.cred.test", "203.0.113.30"]
+}
+
+credential "api" {
+  hosts        = ["api.cred.test"]
+  env          = "API_TOKEN"
+  source       = "file:`+secretFile+`"
+  paths        = ["/v1/"]
+  base_url_env = "API_BASE_URL"
+}
+`)
+	s.chownAll(s.base)
+	r := s.run("/bin/sh", "-c", `echo "token=$API_TOKEN"
+curl -sS --max-time 10 -H "Authorization: Bearer $API_TOKEN" https://api.cred.test/v1/echo
+curl -sS --max-time 10 -H "Authorization: Bearer $API_TOKEN" https://api.cred.test/v2/echo
+curl -sS --max-time 10 "$API_BASE_URL/v1/echo"
+cat `+secretFile+` 2>&1 | head -c 200; tr '\0' '\n' </proc/self/environ | grep -c paddock:cred:api`)
+	if strings.Contains(r.out, secret) {
+		t.Fatalf("the secret reached the sandbox:\n%s", r.out)
+	}
+	if !strings.Contains(r.out, "token=paddock:cred:api") || !strings.Contains(r.out, "Authorization: Bearer paddock:cred:api") {
+		t.Errorf("the sandbox should hold and read back the placeholder:\n%s", r.out)
+	}
+	var with, without []string
+	for _, h := range api.Hits() {
+		if strings.Contains(h.Header.Get("Authorization"), secret) {
+			with = append(with, h.Path)
+		} else {
+			without = append(without, h.Path)
+		}
+	}
+	if fmt.Sprint(with) != "[/v1/echo /v1/echo]" || fmt.Sprint(without) != "[/v2/echo]" {
+		t.Errorf("the origin got the secret on %v, not on %v; want both /v1/echo (TLS, reverse listener) with it and /v2/echo without:\n%s", with, without, r.out)
 	}
 }

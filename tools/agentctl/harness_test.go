@@ -89,6 +89,7 @@ type sandbox struct {
 	policy   string
 	extra    []*os.File // passed to agentctl as descriptors 3...
 	stdio    *os.File   // when set, agentctl's stdin, stdout and stderr
+	sock     string     // agentd mode: another agentd than the suite's
 }
 
 // token is a unique marker that must never appear in a sandbox's output.
@@ -244,6 +245,9 @@ func (s *sandbox) exec(path string, args ...string) result {
 	sock := filepath.Join(bin.dir, "no-agentd.sock")
 	if s.mode == "agentd" {
 		sock = testSocket
+		if s.sock != "" {
+			sock = s.sock
+		}
 	}
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + s.home, "LANG=C.UTF-8", "TOP_SECRET_ENV=" + token("env"), "PADDOCK_SOCKET=" + sock}
 	var out bytes.Buffer
