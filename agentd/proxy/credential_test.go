@@ -354,6 +354,7 @@ func TestCredentialAuthorityAndTrace(t *testing.T) {
 	}{
 		{fmt.Sprintf("GET /v1/echo HTTP/1.1\r\nHost: other.test:%d\r\nAuthorization: Bearer paddock:cred:api\r\n\r\n", port), "GET", 421},
 		{fmt.Sprintf("TRACE /v1/echo HTTP/1.1\r\nHost: api.test:%d\r\n\r\n", port), "TRACE", 405},
+		{fmt.Sprintf("GET /v1/ws HTTP/1.1\r\nHost: api.test:%d\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", port), "GET", 403},
 	} {
 		resp, body := roundTrip(t, tc, tbr, tcase.raw, tcase.method)
 		if resp.StatusCode != tcase.status {

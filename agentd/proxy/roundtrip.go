@@ -97,6 +97,15 @@ func (t *boundRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	pc.c.SetReadDeadline(time.Now().Add(t.b.c.p.cfg.ResponseHeaderTimeout))
 	resp, err := http.ReadResponse(pc.br, req)
+	// Interim responses (100 Continue, 103 Early Hints) are dropped: the
+	// request body has been sent already, and hints name other hosts.
+	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 {
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			err = errors.New("the upstream switched protocols, which is refused on hosts with credentials")
+			break
+		}
+		resp, err = http.ReadResponse(pc.br, req)
+	}
 	if err != nil {
 		stop()
 		pc.c.Close()

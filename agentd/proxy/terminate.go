@@ -172,6 +172,11 @@ func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "CONNECT":
 		b.refuse(w, 405, "CONNECT inside a terminated connection is refused")
 		return
+	case r.Header.Get("Upgrade") != "":
+		// An upgraded stream (WebSocket) would pass unread, and a server
+		// could echo the injected secret in it.
+		b.refuse(w, 403, "protocol upgrades to a host with credentials are refused: the proxy could not keep the secret out of the upgraded stream")
+		return
 	case !b.reverse:
 		if why := b.authority(r.Host); why != "" {
 			b.refuse(w, 421, why)
@@ -285,6 +290,8 @@ func (b *bound) modifyResponse(resp *http.Response) error {
 		}
 		resp.Header[name] = vs
 	}
+	// Trailers arrive after the body, past the scrubber: dropped.
+	resp.Trailer = nil
 	switch {
 	case !creds.Scrubs():
 	case resp.ContentLength >= 0 && resp.ContentLength <= maxScrubbedWhole:
