@@ -60,9 +60,12 @@ type dest struct {
 	hostLine []byte // "Host: name[:port]\r\n" as forwarded upstream
 }
 
-// check decides whether the sandbox may reach hostText:port. hostText is
-// canonicalised once here; every later step uses the canonical value.
-func (p *Proxy) check(sb *Sandbox, hostText string, port uint16) (*dest, *outcome) {
+// check decides whether c's sandbox may reach hostText:port. hostText is
+// canonicalised once here; every later step uses the canonical value. A
+// destination the policy leaves to a person holds c until the answer
+// (ask.go); op says how c asked.
+func (p *Proxy) check(c *conn, op, hostText string, port uint16) (*dest, *outcome) {
+	sb := c.cl.Sandbox
 	h, err := hostpattern.Canonical(hostText)
 	if err != nil {
 		return nil, refused("", port, "", fmt.Sprintf("destination refused: %v", err))
@@ -82,13 +85,6 @@ func (p *Proxy) check(sb *Sandbox, hostText string, port uint16) (*dest, *outcom
 	if dec.Rule != nil {
 		rule = dec.Rule.String()
 	}
-	switch dec.Verdict {
-	case bundle.VerdictAllow, bundle.VerdictRedirect:
-	case bundle.VerdictAsk:
-		return nil, refused(name, port, rule, fmt.Sprintf("no rule allows %s:%d and approvals need agentd, which is not answering for this proxy; denied", name, port))
-	default:
-		return nil, refused(name, port, rule, dec.Reason)
-	}
 	ruleText := ""
 	if dec.Rule != nil {
 		ruleText = dec.Rule.Text
@@ -96,6 +92,17 @@ func (p *Proxy) check(sb *Sandbox, hostText string, port uint16) (*dest, *outcom
 	d := &dest{host: h, port: port}
 	d.allow = outcome{allowed: true, host: name, port: port, rule: rule,
 		reason: fmt.Sprintf("%s:%d is allowed by %q", name, port, ruleText)}
+	switch dec.Verdict {
+	case bundle.VerdictAllow, bundle.VerdictRedirect:
+	case bundle.VerdictAsk:
+		ans, o := p.hold(c, op, h, port, rule)
+		if o != nil {
+			return nil, o
+		}
+		d.allow.rule, d.allow.reason = ans.Rule, fmt.Sprintf("%s:%d: %s", name, port, ans.Reason)
+	default:
+		return nil, refused(name, port, rule, dec.Reason)
+	}
 
 	var ips []netip.Addr
 	if h.IsIP() {

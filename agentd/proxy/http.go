@@ -215,7 +215,7 @@ func (h *httpConn) explicitDest(authority []byte) *dest {
 			port = 80
 		}
 		if hc, err := hostpattern.Canonical(hostText); err != nil || d == nil || hc != d.host || port != d.port {
-			nd, o := h.p.check(h.cl.Sandbox, hostText, port)
+			nd, o := h.check("http", hostText, port)
 			if o != nil {
 				h.deny(o)
 				return nil
@@ -274,7 +274,7 @@ func (h *httpConn) transparentDest(authority []byte) *dest {
 	var d *dest
 	var o *outcome
 	if name == nil {
-		d, o = h.p.check(h.cl.Sandbox, h.cl.Orig.Addr().String(), port)
+		d, o = h.check("http", h.cl.Orig.Addr().String(), port)
 		h.byAddr = true
 	} else {
 		hostText, hport, err := hostpattern.SplitHostPort(string(name))
@@ -285,7 +285,7 @@ func (h *httpConn) transparentDest(authority []byte) *dest {
 			h.refuse(421, fmt.Sprintf("the Host port (%d) differs from the port the connection was made to (%d)", defaultPort(hport, 80), port))
 			return nil
 		default:
-			d, o = h.p.check(h.cl.Sandbox, hostText, port)
+			d, o = h.check("http", hostText, port)
 		}
 	}
 	if o != nil {
@@ -353,7 +353,7 @@ func (h *httpConn) connect() {
 		h.denyOp("connect-tunnel", refused("", port, "", fmt.Sprintf("destination refused: %v", err)))
 		return
 	}
-	d, o := h.p.check(h.cl.Sandbox, hostText, port)
+	d, o := h.check("connect-tunnel", hostText, port)
 	if o != nil {
 		h.denyOp("connect-tunnel", o)
 		return

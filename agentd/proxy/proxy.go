@@ -54,6 +54,9 @@ type Client struct {
 	// hook redirected it here (transparent mode). The zero value means the
 	// client connected to the proxy on purpose (explicit mode).
 	Orig netip.AddrPort
+	// PID is the process that made the connection, when the kernel said
+	// (0: unknown); it is shown to whoever answers an approval request.
+	PID uint32
 }
 
 // Resolver looks up the addresses of a canonical name. *net.Resolver fits.
@@ -86,6 +89,15 @@ type Config struct {
 	// UpstreamRoots verifies the servers of terminated connections (nil:
 	// the system's roots).
 	UpstreamRoots *x509.CertPool
+	// Ask, when set, decides destinations the policy leaves to a person
+	// (on_unknown = "ask"): the connection is held until it returns or the
+	// policy's timeout passes (ask.go). It must return once ctx is done
+	// (the timeout, or every held connection gone). Without it those
+	// destinations are refused.
+	Ask func(ctx context.Context, req AskRequest) (Answer, error)
+	// MaxAsks bounds the requests one sandbox may have waiting for an
+	// answer at once (default DefaultMaxAsks).
+	MaxAsks int
 	// Events receives every decision (default events.Discard).
 	Events events.Sink
 	// Logger receives diagnostics; never header values or bodies (default
@@ -122,6 +134,7 @@ type Proxy struct {
 	log    *slog.Logger
 	sink   events.Sink
 	locals localAddrs
+	asks   asks
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -154,6 +167,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxAsks <= 0 {
+		cfg.MaxAsks = DefaultMaxAsks
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -419,7 +435,7 @@ func (c *conn) transparentTLS() {
 		c.tunnelToOrig("tls", raw)
 		return
 	}
-	d, dn := c.p.check(c.cl.Sandbox, host.String(), c.cl.Orig.Port())
+	d, dn := c.check("tls", host.String(), c.cl.Orig.Port())
 	if dn != nil {
 		c.emitDecision("tls", nil, dn)
 		return
@@ -445,7 +461,7 @@ func (c *conn) terminates(d *dest) bool {
 // tunnelToOrig decides on the original destination address alone and
 // tunnels to it.
 func (c *conn) tunnelToOrig(op string, pre []byte) {
-	d, dn := c.p.check(c.cl.Sandbox, c.cl.Orig.Addr().String(), c.cl.Orig.Port())
+	d, dn := c.check(op, c.cl.Orig.Addr().String(), c.cl.Orig.Port())
 	if dn != nil {
 		c.emitDecision(op, nil, dn)
 		return

@@ -139,7 +139,7 @@ func (c *conn) socks() {
 		c.emitDecision("socks5", nil, o)
 		return
 	}
-	d, o := c.p.check(c.cl.Sandbox, req.host, req.port)
+	d, o := c.check("socks5", req.host, req.port)
 	if o != nil {
 		c.socksReply(o.socks)
 		c.emitDecision("socks5", nil, o)

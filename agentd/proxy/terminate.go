@@ -66,7 +66,7 @@ func (c *conn) terminate(up *upstream, d *dest, raw []byte) {
 // from the sandbox, in clear on loopback, go over TLS to b's host with the
 // secret injected (the ANTHROPIC_BASE_URL pattern).
 func (c *conn) reverse(b *credential.Binding) {
-	d, o := c.p.check(c.cl.Sandbox, b.Host(), 443)
+	d, o := c.check("reverse", b.Host(), 443)
 	if o != nil {
 		c.emitDecision("reverse", nil, o)
 		return
