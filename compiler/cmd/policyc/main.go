@@ -38,6 +38,7 @@ Usage:
                                         the decision and the rule that makes it
   policyc plan    [flags] POLICY        the expansion a reviewer reads, with an exposure score
   policyc groups  [--json] [@GROUP]     the syscall group catalogue
+  policyc overlay show|merge ...        approvals' policy overlays (policyc overlay --help)
 
 POLICY is a file (.hcl, or .json in HCL's JSON syntax), builtin:NAME for a
 shipped policy (builtin:default, builtin:claude-code, ...), or, for explain
@@ -59,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"build": cmdBuild, "check": cmdCheck, "fmt": cmdFmt, "explain": cmdExplain, "plan": cmdPlan, "groups": cmdGroups,
+		"overlay": cmdOverlay,
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
