@@ -1,7 +1,8 @@
 // The agentd API. Two faces (DESIGN.md D8): Events reads (the event stream
-// and what the daemon enforces), Sandboxes manages. A caller inside any
-// sandbox is refused both; a user reads and manages only their own
-// sandboxes; root all.
+// and what the daemon enforces), Sandboxes manages; Approvals answers the
+// connections policies leave to a person. A caller inside any sandbox is
+// refused all of them; a user reads and manages only their own sandboxes;
+// root all.
 //
 // Numbering: envelope fields of Event stay below 20, its object kinds
 // (the oneof) from 20 on; numbers of removed fields are reserved, never
@@ -205,6 +206,123 @@ func (Mode) EnumDescriptor() ([]byte, []int) {
 	return file_paddock_proto_rawDescGZIP(), []int{2}
 }
 
+type Decision int32
+
+const (
+	Decision_DECISION_UNSPECIFIED Decision = 0
+	Decision_DECISION_DENY        Decision = 1
+	// This request only: every connection held on it goes on; the next
+	// connection to the destination asks again.
+	Decision_DECISION_ALLOW_ONCE Decision = 2
+	// The destination is allowed for the rest of the sandbox's life (kept
+	// with the sandbox's record, so across daemon restarts).
+	Decision_DECISION_ALLOW_SANDBOX Decision = 3
+	// Written to the policy overlay of the sandbox's owner and policy: the
+	// destination is allowed for that owner's sandboxes of that policy,
+	// running and later ones (which start with the overlay's entries).
+	Decision_DECISION_ALLOW_PERMANENT Decision = 4
+)
+
+// Enum value maps for Decision.
+var (
+	Decision_name = map[int32]string{
+		0: "DECISION_UNSPECIFIED",
+		1: "DECISION_DENY",
+		2: "DECISION_ALLOW_ONCE",
+		3: "DECISION_ALLOW_SANDBOX",
+		4: "DECISION_ALLOW_PERMANENT",
+	}
+	Decision_value = map[string]int32{
+		"DECISION_UNSPECIFIED":     0,
+		"DECISION_DENY":            1,
+		"DECISION_ALLOW_ONCE":      2,
+		"DECISION_ALLOW_SANDBOX":   3,
+		"DECISION_ALLOW_PERMANENT": 4,
+	}
+)
+
+func (x Decision) Enum() *Decision {
+	p := new(Decision)
+	*p = x
+	return p
+}
+
+func (x Decision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Decision) Descriptor() protoreflect.EnumDescriptor {
+	return file_paddock_proto_enumTypes[3].Descriptor()
+}
+
+func (Decision) Type() protoreflect.EnumType {
+	return &file_paddock_proto_enumTypes[3]
+}
+
+func (x Decision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Decision.Descriptor instead.
+func (Decision) EnumDescriptor() ([]byte, []int) {
+	return file_paddock_proto_rawDescGZIP(), []int{3}
+}
+
+type ApprovalState int32
+
+const (
+	ApprovalState_APPROVAL_STATE_UNSPECIFIED ApprovalState = 0
+	ApprovalState_APPROVAL_STATE_PENDING     ApprovalState = 1
+	ApprovalState_APPROVAL_STATE_ANSWERED    ApprovalState = 2
+	ApprovalState_APPROVAL_STATE_TIMED_OUT   ApprovalState = 3 // denied: no answer within the policy's ask_timeout
+	ApprovalState_APPROVAL_STATE_WITHDRAWN   ApprovalState = 4 // every held connection went away
+)
+
+// Enum value maps for ApprovalState.
+var (
+	ApprovalState_name = map[int32]string{
+		0: "APPROVAL_STATE_UNSPECIFIED",
+		1: "APPROVAL_STATE_PENDING",
+		2: "APPROVAL_STATE_ANSWERED",
+		3: "APPROVAL_STATE_TIMED_OUT",
+		4: "APPROVAL_STATE_WITHDRAWN",
+	}
+	ApprovalState_value = map[string]int32{
+		"APPROVAL_STATE_UNSPECIFIED": 0,
+		"APPROVAL_STATE_PENDING":     1,
+		"APPROVAL_STATE_ANSWERED":    2,
+		"APPROVAL_STATE_TIMED_OUT":   3,
+		"APPROVAL_STATE_WITHDRAWN":   4,
+	}
+)
+
+func (x ApprovalState) Enum() *ApprovalState {
+	p := new(ApprovalState)
+	*p = x
+	return p
+}
+
+func (x ApprovalState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApprovalState) Descriptor() protoreflect.EnumDescriptor {
+	return file_paddock_proto_enumTypes[4].Descriptor()
+}
+
+func (ApprovalState) Type() protoreflect.EnumType {
+	return &file_paddock_proto_enumTypes[4]
+}
+
+func (x ApprovalState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApprovalState.Descriptor instead.
+func (ApprovalState) EnumDescriptor() ([]byte, []int) {
+	return file_paddock_proto_rawDescGZIP(), []int{4}
+}
+
 type State int32
 
 const (
@@ -241,11 +359,11 @@ func (x State) String() string {
 }
 
 func (State) Descriptor() protoreflect.EnumDescriptor {
-	return file_paddock_proto_enumTypes[3].Descriptor()
+	return file_paddock_proto_enumTypes[5].Descriptor()
 }
 
 func (State) Type() protoreflect.EnumType {
-	return &file_paddock_proto_enumTypes[3]
+	return &file_paddock_proto_enumTypes[5]
 }
 
 func (x State) Number() protoreflect.EnumNumber {
@@ -254,7 +372,7 @@ func (x State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use State.Descriptor instead.
 func (State) EnumDescriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{3}
+	return file_paddock_proto_rawDescGZIP(), []int{5}
 }
 
 // Event is one decision or happening, in the D7 schema.
@@ -286,6 +404,7 @@ type Event struct {
 	//	*Event_Gap
 	//	*Event_Exec
 	//	*Event_Exit
+	//	*Event_Approval
 	Object        isEvent_Object `protobuf_oneof:"object"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -496,6 +615,15 @@ func (x *Event) GetExit() *Exit {
 	return nil
 }
 
+func (x *Event) GetApproval() *Approval {
+	if x != nil {
+		if x, ok := x.Object.(*Event_Approval); ok {
+			return x.Approval
+		}
+	}
+	return nil
+}
+
 type isEvent_Object interface {
 	isEvent_Object()
 }
@@ -528,6 +656,10 @@ type Event_Exit struct {
 	Exit *Exit `protobuf:"bytes,26,opt,name=exit,proto3,oneof"`
 }
 
+type Event_Approval struct {
+	Approval *Approval `protobuf:"bytes,27,opt,name=approval,proto3,oneof"`
+}
+
 func (*Event_Network) isEvent_Object() {}
 
 func (*Event_File) isEvent_Object() {}
@@ -541,6 +673,8 @@ func (*Event_Gap) isEvent_Object() {}
 func (*Event_Exec) isEvent_Object() {}
 
 func (*Event_Exit) isEvent_Object() {}
+
+func (*Event_Approval) isEvent_Object() {}
 
 // Rule is the policy entry that decided, where it was written.
 type Rule struct {
@@ -1584,6 +1718,348 @@ func (x *Degraded) GetReason() string {
 	return ""
 }
 
+// Approval is a request for a destination, or a step of one.
+type Approval struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	State           ApprovalState          `protobuf:"varint,2,opt,name=state,proto3,enum=paddock.v1.ApprovalState" json:"state,omitempty"`
+	SandboxId       string                 `protobuf:"bytes,3,opt,name=sandbox_id,json=sandboxId,proto3" json:"sandbox_id,omitempty"`
+	SandboxName     string                 `protobuf:"bytes,4,opt,name=sandbox_name,json=sandboxName,proto3" json:"sandbox_name,omitempty"`
+	SandboxOwnerUid uint32                 `protobuf:"varint,5,opt,name=sandbox_owner_uid,json=sandboxOwnerUid,proto3" json:"sandbox_owner_uid,omitempty"`
+	PolicyName      string                 `protobuf:"bytes,6,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
+	Host            string                 `protobuf:"bytes,7,opt,name=host,proto3" json:"host,omitempty"` // canonical name or IP address
+	Port            uint32                 `protobuf:"varint,8,opt,name=port,proto3" json:"port,omitempty"`
+	// How the first held connection asked: connect-tunnel, http, socks5,
+	// tls or tcp; its client end and original destination.
+	Op       string                 `protobuf:"bytes,9,opt,name=op,proto3" json:"op,omitempty"`
+	Client   string                 `protobuf:"bytes,10,opt,name=client,proto3" json:"client,omitempty"`
+	Orig     string                 `protobuf:"bytes,11,opt,name=orig,proto3" json:"orig,omitempty"`
+	Process  *Process               `protobuf:"bytes,12,opt,name=process,proto3" json:"process,omitempty"` // the process that connected, when the kernel said
+	Created  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created,proto3" json:"created,omitempty"`
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=deadline,proto3" json:"deadline,omitempty"`                           // denied at this time without an answer
+	Decision Decision               `protobuf:"varint,15,opt,name=decision,proto3,enum=paddock.v1.Decision" json:"decision,omitempty"` // once answered
+	// Who answered: "uid N" for a local caller (the kernel's word), or the
+	// client certificate's subject on the remote listener.
+	AnsweredBy    string `protobuf:"bytes,16,opt,name=answered_by,json=answeredBy,proto3" json:"answered_by,omitempty"`
+	AnsweredByUid uint32 `protobuf:"varint,17,opt,name=answered_by_uid,json=answeredByUid,proto3" json:"answered_by_uid,omitempty"` // local callers only
+	Overlay       string `protobuf:"bytes,18,opt,name=overlay,proto3" json:"overlay,omitempty"`                                     // the overlay file an ALLOW_PERMANENT went to
+	Reason        string `protobuf:"bytes,19,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Approval) Reset() {
+	*x = Approval{}
+	mi := &file_paddock_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Approval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Approval) ProtoMessage() {}
+
+func (x *Approval) ProtoReflect() protoreflect.Message {
+	mi := &file_paddock_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Approval.ProtoReflect.Descriptor instead.
+func (*Approval) Descriptor() ([]byte, []int) {
+	return file_paddock_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Approval) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Approval) GetState() ApprovalState {
+	if x != nil {
+		return x.State
+	}
+	return ApprovalState_APPROVAL_STATE_UNSPECIFIED
+}
+
+func (x *Approval) GetSandboxId() string {
+	if x != nil {
+		return x.SandboxId
+	}
+	return ""
+}
+
+func (x *Approval) GetSandboxName() string {
+	if x != nil {
+		return x.SandboxName
+	}
+	return ""
+}
+
+func (x *Approval) GetSandboxOwnerUid() uint32 {
+	if x != nil {
+		return x.SandboxOwnerUid
+	}
+	return 0
+}
+
+func (x *Approval) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *Approval) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Approval) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *Approval) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *Approval) GetClient() string {
+	if x != nil {
+		return x.Client
+	}
+	return ""
+}
+
+func (x *Approval) GetOrig() string {
+	if x != nil {
+		return x.Orig
+	}
+	return ""
+}
+
+func (x *Approval) GetProcess() *Process {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+func (x *Approval) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *Approval) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *Approval) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *Approval) GetAnsweredBy() string {
+	if x != nil {
+		return x.AnsweredBy
+	}
+	return ""
+}
+
+func (x *Approval) GetAnsweredByUid() uint32 {
+	if x != nil {
+		return x.AnsweredByUid
+	}
+	return 0
+}
+
+func (x *Approval) GetOverlay() string {
+	if x != nil {
+		return x.Overlay
+	}
+	return ""
+}
+
+func (x *Approval) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type WatchApprovalsRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SandboxIds []string               `protobuf:"bytes,1,rep,name=sandbox_ids,json=sandboxIds,proto3" json:"sandbox_ids,omitempty"` // only these sandboxes' requests
+	// Without follow, the stream ends after the requests pending now.
+	Follow        bool `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchApprovalsRequest) Reset() {
+	*x = WatchApprovalsRequest{}
+	mi := &file_paddock_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchApprovalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchApprovalsRequest) ProtoMessage() {}
+
+func (x *WatchApprovalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paddock_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchApprovalsRequest.ProtoReflect.Descriptor instead.
+func (*WatchApprovalsRequest) Descriptor() ([]byte, []int) {
+	return file_paddock_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WatchApprovalsRequest) GetSandboxIds() []string {
+	if x != nil {
+		return x.SandboxIds
+	}
+	return nil
+}
+
+func (x *WatchApprovalsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+type AnswerApprovalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Decision      Decision               `protobuf:"varint,2,opt,name=decision,proto3,enum=paddock.v1.Decision" json:"decision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnswerApprovalRequest) Reset() {
+	*x = AnswerApprovalRequest{}
+	mi := &file_paddock_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnswerApprovalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnswerApprovalRequest) ProtoMessage() {}
+
+func (x *AnswerApprovalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paddock_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnswerApprovalRequest.ProtoReflect.Descriptor instead.
+func (*AnswerApprovalRequest) Descriptor() ([]byte, []int) {
+	return file_paddock_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AnswerApprovalRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AnswerApprovalRequest) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+type AnswerApprovalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Approval      *Approval              `protobuf:"bytes,1,opt,name=approval,proto3" json:"approval,omitempty"` // as resolved
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnswerApprovalResponse) Reset() {
+	*x = AnswerApprovalResponse{}
+	mi := &file_paddock_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnswerApprovalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnswerApprovalResponse) ProtoMessage() {}
+
+func (x *AnswerApprovalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paddock_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnswerApprovalResponse.ProtoReflect.Descriptor instead.
+func (*AnswerApprovalResponse) Descriptor() ([]byte, []int) {
+	return file_paddock_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AnswerApprovalResponse) GetApproval() *Approval {
+	if x != nil {
+		return x.Approval
+	}
+	return nil
+}
+
 type CreateSandboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Policy:
@@ -1603,7 +2079,7 @@ type CreateSandboxRequest struct {
 
 func (x *CreateSandboxRequest) Reset() {
 	*x = CreateSandboxRequest{}
-	mi := &file_paddock_proto_msgTypes[16]
+	mi := &file_paddock_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +2091,7 @@ func (x *CreateSandboxRequest) String() string {
 func (*CreateSandboxRequest) ProtoMessage() {}
 
 func (x *CreateSandboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[16]
+	mi := &file_paddock_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +2104,7 @@ func (x *CreateSandboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSandboxRequest.ProtoReflect.Descriptor instead.
 func (*CreateSandboxRequest) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{16}
+	return file_paddock_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateSandboxRequest) GetPolicy() isCreateSandboxRequest_Policy {
@@ -1710,7 +2186,7 @@ type PolicySource struct {
 
 func (x *PolicySource) Reset() {
 	*x = PolicySource{}
-	mi := &file_paddock_proto_msgTypes[17]
+	mi := &file_paddock_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +2198,7 @@ func (x *PolicySource) String() string {
 func (*PolicySource) ProtoMessage() {}
 
 func (x *PolicySource) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[17]
+	mi := &file_paddock_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +2211,7 @@ func (x *PolicySource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicySource.ProtoReflect.Descriptor instead.
 func (*PolicySource) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{17}
+	return file_paddock_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PolicySource) GetFilename() string {
@@ -1764,7 +2240,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_paddock_proto_msgTypes[18]
+	mi := &file_paddock_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +2252,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[18]
+	mi := &file_paddock_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +2265,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{18}
+	return file_paddock_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Limits) GetMemoryBytes() uint64 {
@@ -1842,7 +2318,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_paddock_proto_msgTypes[19]
+	mi := &file_paddock_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +2330,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[19]
+	mi := &file_paddock_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +2343,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{19}
+	return file_paddock_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Sandbox) GetId() string {
@@ -1990,7 +2466,7 @@ type ListSandboxesRequest struct {
 
 func (x *ListSandboxesRequest) Reset() {
 	*x = ListSandboxesRequest{}
-	mi := &file_paddock_proto_msgTypes[20]
+	mi := &file_paddock_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2478,7 @@ func (x *ListSandboxesRequest) String() string {
 func (*ListSandboxesRequest) ProtoMessage() {}
 
 func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[20]
+	mi := &file_paddock_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2491,7 @@ func (x *ListSandboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListSandboxesRequest) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{20}
+	return file_paddock_proto_rawDescGZIP(), []int{24}
 }
 
 type ListSandboxesResponse struct {
@@ -2027,7 +2503,7 @@ type ListSandboxesResponse struct {
 
 func (x *ListSandboxesResponse) Reset() {
 	*x = ListSandboxesResponse{}
-	mi := &file_paddock_proto_msgTypes[21]
+	mi := &file_paddock_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2515,7 @@ func (x *ListSandboxesResponse) String() string {
 func (*ListSandboxesResponse) ProtoMessage() {}
 
 func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[21]
+	mi := &file_paddock_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2528,7 @@ func (x *ListSandboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSandboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListSandboxesResponse) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{21}
+	return file_paddock_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListSandboxesResponse) GetSandboxes() []*Sandbox {
@@ -2071,7 +2547,7 @@ type GetSandboxRequest struct {
 
 func (x *GetSandboxRequest) Reset() {
 	*x = GetSandboxRequest{}
-	mi := &file_paddock_proto_msgTypes[22]
+	mi := &file_paddock_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2559,7 @@ func (x *GetSandboxRequest) String() string {
 func (*GetSandboxRequest) ProtoMessage() {}
 
 func (x *GetSandboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[22]
+	mi := &file_paddock_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2572,7 @@ func (x *GetSandboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSandboxRequest.ProtoReflect.Descriptor instead.
 func (*GetSandboxRequest) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{22}
+	return file_paddock_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetSandboxRequest) GetId() string {
@@ -2115,7 +2591,7 @@ type DestroySandboxRequest struct {
 
 func (x *DestroySandboxRequest) Reset() {
 	*x = DestroySandboxRequest{}
-	mi := &file_paddock_proto_msgTypes[23]
+	mi := &file_paddock_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2603,7 @@ func (x *DestroySandboxRequest) String() string {
 func (*DestroySandboxRequest) ProtoMessage() {}
 
 func (x *DestroySandboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[23]
+	mi := &file_paddock_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2616,7 @@ func (x *DestroySandboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroySandboxRequest.ProtoReflect.Descriptor instead.
 func (*DestroySandboxRequest) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{23}
+	return file_paddock_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DestroySandboxRequest) GetId() string {
@@ -2158,7 +2634,7 @@ type DestroySandboxResponse struct {
 
 func (x *DestroySandboxResponse) Reset() {
 	*x = DestroySandboxResponse{}
-	mi := &file_paddock_proto_msgTypes[24]
+	mi := &file_paddock_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2646,7 @@ func (x *DestroySandboxResponse) String() string {
 func (*DestroySandboxResponse) ProtoMessage() {}
 
 func (x *DestroySandboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[24]
+	mi := &file_paddock_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2659,7 @@ func (x *DestroySandboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroySandboxResponse.ProtoReflect.Descriptor instead.
 func (*DestroySandboxResponse) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{24}
+	return file_paddock_proto_rawDescGZIP(), []int{28}
 }
 
 type EnterRequest struct {
@@ -2196,7 +2672,7 @@ type EnterRequest struct {
 
 func (x *EnterRequest) Reset() {
 	*x = EnterRequest{}
-	mi := &file_paddock_proto_msgTypes[25]
+	mi := &file_paddock_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2684,7 @@ func (x *EnterRequest) String() string {
 func (*EnterRequest) ProtoMessage() {}
 
 func (x *EnterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[25]
+	mi := &file_paddock_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2697,7 @@ func (x *EnterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnterRequest.ProtoReflect.Descriptor instead.
 func (*EnterRequest) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{25}
+	return file_paddock_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EnterRequest) GetId() string {
@@ -2253,7 +2729,7 @@ type AttachRequest struct {
 
 func (x *AttachRequest) Reset() {
 	*x = AttachRequest{}
-	mi := &file_paddock_proto_msgTypes[26]
+	mi := &file_paddock_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +2741,7 @@ func (x *AttachRequest) String() string {
 func (*AttachRequest) ProtoMessage() {}
 
 func (x *AttachRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paddock_proto_msgTypes[26]
+	mi := &file_paddock_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +2754,7 @@ func (x *AttachRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachRequest.ProtoReflect.Descriptor instead.
 func (*AttachRequest) Descriptor() ([]byte, []int) {
-	return file_paddock_proto_rawDescGZIP(), []int{26}
+	return file_paddock_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AttachRequest) GetPid() uint32 {
@@ -2341,7 +2817,7 @@ var File_paddock_proto protoreflect.FileDescriptor
 const file_paddock_proto_rawDesc = "" +
 	"\n" +
 	"\rpaddock.proto\x12\n" +
-	"paddock.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x06\n" +
+	"paddock.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x06\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x19\n" +
@@ -2368,7 +2844,8 @@ const file_paddock_proto_rawDesc = "" +
 	"\tlifecycle\x18\x17 \x01(\v2\x15.paddock.v1.LifecycleH\x00R\tlifecycle\x12#\n" +
 	"\x03gap\x18\x18 \x01(\v2\x0f.paddock.v1.GapH\x00R\x03gap\x12&\n" +
 	"\x04exec\x18\x19 \x01(\v2\x10.paddock.v1.ExecH\x00R\x04exec\x12&\n" +
-	"\x04exit\x18\x1a \x01(\v2\x10.paddock.v1.ExitH\x00R\x04exitB\b\n" +
+	"\x04exit\x18\x1a \x01(\v2\x10.paddock.v1.ExitH\x00R\x04exit\x122\n" +
+	"\bapproval\x18\x1b \x01(\v2\x14.paddock.v1.ApprovalH\x00R\bapprovalB\b\n" +
 	"\x06object\"X\n" +
 	"\x04Rule\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
@@ -2447,7 +2924,40 @@ const file_paddock_proto_rawDesc = "" +
 	"\tsandboxes\x18\t \x01(\rR\tsandboxes\"K\n" +
 	"\bDegraded\x12'\n" +
 	"\x05layer\x18\x01 \x01(\x0e2\x11.paddock.v1.LayerR\x05layer\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xea\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x88\x05\n" +
+	"\bApproval\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x19.paddock.v1.ApprovalStateR\x05state\x12\x1d\n" +
+	"\n" +
+	"sandbox_id\x18\x03 \x01(\tR\tsandboxId\x12!\n" +
+	"\fsandbox_name\x18\x04 \x01(\tR\vsandboxName\x12*\n" +
+	"\x11sandbox_owner_uid\x18\x05 \x01(\rR\x0fsandboxOwnerUid\x12\x1f\n" +
+	"\vpolicy_name\x18\x06 \x01(\tR\n" +
+	"policyName\x12\x12\n" +
+	"\x04host\x18\a \x01(\tR\x04host\x12\x12\n" +
+	"\x04port\x18\b \x01(\rR\x04port\x12\x0e\n" +
+	"\x02op\x18\t \x01(\tR\x02op\x12\x16\n" +
+	"\x06client\x18\n" +
+	" \x01(\tR\x06client\x12\x12\n" +
+	"\x04orig\x18\v \x01(\tR\x04orig\x12-\n" +
+	"\aprocess\x18\f \x01(\v2\x13.paddock.v1.ProcessR\aprocess\x124\n" +
+	"\acreated\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x126\n" +
+	"\bdeadline\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x120\n" +
+	"\bdecision\x18\x0f \x01(\x0e2\x14.paddock.v1.DecisionR\bdecision\x12\x1f\n" +
+	"\vanswered_by\x18\x10 \x01(\tR\n" +
+	"answeredBy\x12&\n" +
+	"\x0fanswered_by_uid\x18\x11 \x01(\rR\ransweredByUid\x12\x18\n" +
+	"\aoverlay\x18\x12 \x01(\tR\aoverlay\x12\x16\n" +
+	"\x06reason\x18\x13 \x01(\tR\x06reason\"P\n" +
+	"\x15WatchApprovalsRequest\x12\x1f\n" +
+	"\vsandbox_ids\x18\x01 \x03(\tR\n" +
+	"sandboxIds\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\"Y\n" +
+	"\x15AnswerApprovalRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x14.paddock.v1.DecisionR\bdecision\"J\n" +
+	"\x16AnswerApprovalResponse\x120\n" +
+	"\bapproval\x18\x01 \x01(\v2\x14.paddock.v1.ApprovalR\bapproval\"\xea\x01\n" +
 	"\x14CreateSandboxRequest\x12\x18\n" +
 	"\x06bundle\x18\x01 \x01(\fH\x00R\x06bundle\x122\n" +
 	"\x06source\x18\x02 \x01(\v2\x18.paddock.v1.PolicySourceH\x00R\x06source\x12\x12\n" +
@@ -2527,7 +3037,19 @@ const file_paddock_proto_rawDesc = "" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"MODE_BLOCK\x10\x01\x12\r\n" +
-	"\tMODE_DROP\x10\x02*T\n" +
+	"\tMODE_DROP\x10\x02*\x8a\x01\n" +
+	"\bDecision\x12\x18\n" +
+	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rDECISION_DENY\x10\x01\x12\x17\n" +
+	"\x13DECISION_ALLOW_ONCE\x10\x02\x12\x1a\n" +
+	"\x16DECISION_ALLOW_SANDBOX\x10\x03\x12\x1c\n" +
+	"\x18DECISION_ALLOW_PERMANENT\x10\x04*\xa4\x01\n" +
+	"\rApprovalState\x12\x1e\n" +
+	"\x1aAPPROVAL_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16APPROVAL_STATE_PENDING\x10\x01\x12\x1b\n" +
+	"\x17APPROVAL_STATE_ANSWERED\x10\x02\x12\x1c\n" +
+	"\x18APPROVAL_STATE_TIMED_OUT\x10\x03\x12\x1c\n" +
+	"\x18APPROVAL_STATE_WITHDRAWN\x10\x04*T\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vSTATE_READY\x10\x01\x12\x11\n" +
@@ -2542,7 +3064,10 @@ const file_paddock_proto_rawDesc = "" +
 	"\x03Get\x12\x1d.paddock.v1.GetSandboxRequest\x1a\x13.paddock.v1.Sandbox\x12P\n" +
 	"\aDestroy\x12!.paddock.v1.DestroySandboxRequest\x1a\".paddock.v1.DestroySandboxResponse\x128\n" +
 	"\x06Attach\x12\x19.paddock.v1.AttachRequest\x1a\x13.paddock.v1.Sandbox\x126\n" +
-	"\x05Enter\x12\x18.paddock.v1.EnterRequest\x1a\x13.paddock.v1.SandboxB3Z1github.com/paddock-sh/paddock/agentd/api/v1;apiv1b\x06proto3"
+	"\x05Enter\x12\x18.paddock.v1.EnterRequest\x1a\x13.paddock.v1.Sandbox2\xa0\x01\n" +
+	"\tApprovals\x12B\n" +
+	"\x05Watch\x12!.paddock.v1.WatchApprovalsRequest\x1a\x14.paddock.v1.Approval0\x01\x12O\n" +
+	"\x06Answer\x12!.paddock.v1.AnswerApprovalRequest\x1a\".paddock.v1.AnswerApprovalResponseB3Z1github.com/paddock-sh/paddock/agentd/api/v1;apiv1b\x06proto3"
 
 var (
 	file_paddock_proto_rawDescOnce sync.Once
@@ -2556,97 +3081,115 @@ func file_paddock_proto_rawDescGZIP() []byte {
 	return file_paddock_proto_rawDescData
 }
 
-var file_paddock_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_paddock_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_paddock_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_paddock_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_paddock_proto_goTypes = []any{
 	(Layer)(0),                     // 0: paddock.v1.Layer
 	(Action)(0),                    // 1: paddock.v1.Action
 	(Mode)(0),                      // 2: paddock.v1.Mode
-	(State)(0),                     // 3: paddock.v1.State
-	(*Event)(nil),                  // 4: paddock.v1.Event
-	(*Rule)(nil),                   // 5: paddock.v1.Rule
-	(*Process)(nil),                // 6: paddock.v1.Process
-	(*Ancestor)(nil),               // 7: paddock.v1.Ancestor
-	(*Network)(nil),                // 8: paddock.v1.Network
-	(*File)(nil),                   // 9: paddock.v1.File
-	(*Syscall)(nil),                // 10: paddock.v1.Syscall
-	(*Lifecycle)(nil),              // 11: paddock.v1.Lifecycle
-	(*Exec)(nil),                   // 12: paddock.v1.Exec
-	(*Exit)(nil),                   // 13: paddock.v1.Exit
-	(*Gap)(nil),                    // 14: paddock.v1.Gap
-	(*SubscribeRequest)(nil),       // 15: paddock.v1.SubscribeRequest
-	(*Filter)(nil),                 // 16: paddock.v1.Filter
-	(*InfoRequest)(nil),            // 17: paddock.v1.InfoRequest
-	(*InfoResponse)(nil),           // 18: paddock.v1.InfoResponse
-	(*Degraded)(nil),               // 19: paddock.v1.Degraded
-	(*CreateSandboxRequest)(nil),   // 20: paddock.v1.CreateSandboxRequest
-	(*PolicySource)(nil),           // 21: paddock.v1.PolicySource
-	(*Limits)(nil),                 // 22: paddock.v1.Limits
-	(*Sandbox)(nil),                // 23: paddock.v1.Sandbox
-	(*ListSandboxesRequest)(nil),   // 24: paddock.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil),  // 25: paddock.v1.ListSandboxesResponse
-	(*GetSandboxRequest)(nil),      // 26: paddock.v1.GetSandboxRequest
-	(*DestroySandboxRequest)(nil),  // 27: paddock.v1.DestroySandboxRequest
-	(*DestroySandboxResponse)(nil), // 28: paddock.v1.DestroySandboxResponse
-	(*EnterRequest)(nil),           // 29: paddock.v1.EnterRequest
-	(*AttachRequest)(nil),          // 30: paddock.v1.AttachRequest
-	nil,                            // 31: paddock.v1.Sandbox.BaseUrlsEntry
-	(*timestamppb.Timestamp)(nil),  // 32: google.protobuf.Timestamp
+	(Decision)(0),                  // 3: paddock.v1.Decision
+	(ApprovalState)(0),             // 4: paddock.v1.ApprovalState
+	(State)(0),                     // 5: paddock.v1.State
+	(*Event)(nil),                  // 6: paddock.v1.Event
+	(*Rule)(nil),                   // 7: paddock.v1.Rule
+	(*Process)(nil),                // 8: paddock.v1.Process
+	(*Ancestor)(nil),               // 9: paddock.v1.Ancestor
+	(*Network)(nil),                // 10: paddock.v1.Network
+	(*File)(nil),                   // 11: paddock.v1.File
+	(*Syscall)(nil),                // 12: paddock.v1.Syscall
+	(*Lifecycle)(nil),              // 13: paddock.v1.Lifecycle
+	(*Exec)(nil),                   // 14: paddock.v1.Exec
+	(*Exit)(nil),                   // 15: paddock.v1.Exit
+	(*Gap)(nil),                    // 16: paddock.v1.Gap
+	(*SubscribeRequest)(nil),       // 17: paddock.v1.SubscribeRequest
+	(*Filter)(nil),                 // 18: paddock.v1.Filter
+	(*InfoRequest)(nil),            // 19: paddock.v1.InfoRequest
+	(*InfoResponse)(nil),           // 20: paddock.v1.InfoResponse
+	(*Degraded)(nil),               // 21: paddock.v1.Degraded
+	(*Approval)(nil),               // 22: paddock.v1.Approval
+	(*WatchApprovalsRequest)(nil),  // 23: paddock.v1.WatchApprovalsRequest
+	(*AnswerApprovalRequest)(nil),  // 24: paddock.v1.AnswerApprovalRequest
+	(*AnswerApprovalResponse)(nil), // 25: paddock.v1.AnswerApprovalResponse
+	(*CreateSandboxRequest)(nil),   // 26: paddock.v1.CreateSandboxRequest
+	(*PolicySource)(nil),           // 27: paddock.v1.PolicySource
+	(*Limits)(nil),                 // 28: paddock.v1.Limits
+	(*Sandbox)(nil),                // 29: paddock.v1.Sandbox
+	(*ListSandboxesRequest)(nil),   // 30: paddock.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil),  // 31: paddock.v1.ListSandboxesResponse
+	(*GetSandboxRequest)(nil),      // 32: paddock.v1.GetSandboxRequest
+	(*DestroySandboxRequest)(nil),  // 33: paddock.v1.DestroySandboxRequest
+	(*DestroySandboxResponse)(nil), // 34: paddock.v1.DestroySandboxResponse
+	(*EnterRequest)(nil),           // 35: paddock.v1.EnterRequest
+	(*AttachRequest)(nil),          // 36: paddock.v1.AttachRequest
+	nil,                            // 37: paddock.v1.Sandbox.BaseUrlsEntry
+	(*timestamppb.Timestamp)(nil),  // 38: google.protobuf.Timestamp
 }
 var file_paddock_proto_depIdxs = []int32{
-	32, // 0: paddock.v1.Event.time:type_name -> google.protobuf.Timestamp
+	38, // 0: paddock.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: paddock.v1.Event.layer:type_name -> paddock.v1.Layer
 	1,  // 2: paddock.v1.Event.action:type_name -> paddock.v1.Action
-	5,  // 3: paddock.v1.Event.rule:type_name -> paddock.v1.Rule
-	6,  // 4: paddock.v1.Event.process:type_name -> paddock.v1.Process
-	8,  // 5: paddock.v1.Event.network:type_name -> paddock.v1.Network
-	9,  // 6: paddock.v1.Event.file:type_name -> paddock.v1.File
-	10, // 7: paddock.v1.Event.syscall:type_name -> paddock.v1.Syscall
-	11, // 8: paddock.v1.Event.lifecycle:type_name -> paddock.v1.Lifecycle
-	14, // 9: paddock.v1.Event.gap:type_name -> paddock.v1.Gap
-	12, // 10: paddock.v1.Event.exec:type_name -> paddock.v1.Exec
-	13, // 11: paddock.v1.Event.exit:type_name -> paddock.v1.Exit
-	7,  // 12: paddock.v1.Process.ancestors:type_name -> paddock.v1.Ancestor
-	0,  // 13: paddock.v1.Lifecycle.enforced:type_name -> paddock.v1.Layer
-	19, // 14: paddock.v1.Lifecycle.degraded:type_name -> paddock.v1.Degraded
-	2,  // 15: paddock.v1.SubscribeRequest.mode:type_name -> paddock.v1.Mode
-	16, // 16: paddock.v1.SubscribeRequest.filter:type_name -> paddock.v1.Filter
-	0,  // 17: paddock.v1.Filter.layers:type_name -> paddock.v1.Layer
-	1,  // 18: paddock.v1.Filter.actions:type_name -> paddock.v1.Action
-	0,  // 19: paddock.v1.InfoResponse.enforced:type_name -> paddock.v1.Layer
-	19, // 20: paddock.v1.InfoResponse.degraded:type_name -> paddock.v1.Degraded
-	0,  // 21: paddock.v1.Degraded.layer:type_name -> paddock.v1.Layer
-	21, // 22: paddock.v1.CreateSandboxRequest.source:type_name -> paddock.v1.PolicySource
-	22, // 23: paddock.v1.CreateSandboxRequest.limits:type_name -> paddock.v1.Limits
-	3,  // 24: paddock.v1.Sandbox.state:type_name -> paddock.v1.State
-	32, // 25: paddock.v1.Sandbox.created:type_name -> google.protobuf.Timestamp
-	0,  // 26: paddock.v1.Sandbox.enforced:type_name -> paddock.v1.Layer
-	19, // 27: paddock.v1.Sandbox.degraded:type_name -> paddock.v1.Degraded
-	22, // 28: paddock.v1.Sandbox.limits:type_name -> paddock.v1.Limits
-	31, // 29: paddock.v1.Sandbox.base_urls:type_name -> paddock.v1.Sandbox.BaseUrlsEntry
-	23, // 30: paddock.v1.ListSandboxesResponse.sandboxes:type_name -> paddock.v1.Sandbox
-	21, // 31: paddock.v1.AttachRequest.source:type_name -> paddock.v1.PolicySource
-	15, // 32: paddock.v1.Events.Subscribe:input_type -> paddock.v1.SubscribeRequest
-	17, // 33: paddock.v1.Events.Info:input_type -> paddock.v1.InfoRequest
-	20, // 34: paddock.v1.Sandboxes.Create:input_type -> paddock.v1.CreateSandboxRequest
-	24, // 35: paddock.v1.Sandboxes.List:input_type -> paddock.v1.ListSandboxesRequest
-	26, // 36: paddock.v1.Sandboxes.Get:input_type -> paddock.v1.GetSandboxRequest
-	27, // 37: paddock.v1.Sandboxes.Destroy:input_type -> paddock.v1.DestroySandboxRequest
-	30, // 38: paddock.v1.Sandboxes.Attach:input_type -> paddock.v1.AttachRequest
-	29, // 39: paddock.v1.Sandboxes.Enter:input_type -> paddock.v1.EnterRequest
-	4,  // 40: paddock.v1.Events.Subscribe:output_type -> paddock.v1.Event
-	18, // 41: paddock.v1.Events.Info:output_type -> paddock.v1.InfoResponse
-	23, // 42: paddock.v1.Sandboxes.Create:output_type -> paddock.v1.Sandbox
-	25, // 43: paddock.v1.Sandboxes.List:output_type -> paddock.v1.ListSandboxesResponse
-	23, // 44: paddock.v1.Sandboxes.Get:output_type -> paddock.v1.Sandbox
-	28, // 45: paddock.v1.Sandboxes.Destroy:output_type -> paddock.v1.DestroySandboxResponse
-	23, // 46: paddock.v1.Sandboxes.Attach:output_type -> paddock.v1.Sandbox
-	23, // 47: paddock.v1.Sandboxes.Enter:output_type -> paddock.v1.Sandbox
-	40, // [40:48] is the sub-list for method output_type
-	32, // [32:40] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	7,  // 3: paddock.v1.Event.rule:type_name -> paddock.v1.Rule
+	8,  // 4: paddock.v1.Event.process:type_name -> paddock.v1.Process
+	10, // 5: paddock.v1.Event.network:type_name -> paddock.v1.Network
+	11, // 6: paddock.v1.Event.file:type_name -> paddock.v1.File
+	12, // 7: paddock.v1.Event.syscall:type_name -> paddock.v1.Syscall
+	13, // 8: paddock.v1.Event.lifecycle:type_name -> paddock.v1.Lifecycle
+	16, // 9: paddock.v1.Event.gap:type_name -> paddock.v1.Gap
+	14, // 10: paddock.v1.Event.exec:type_name -> paddock.v1.Exec
+	15, // 11: paddock.v1.Event.exit:type_name -> paddock.v1.Exit
+	22, // 12: paddock.v1.Event.approval:type_name -> paddock.v1.Approval
+	9,  // 13: paddock.v1.Process.ancestors:type_name -> paddock.v1.Ancestor
+	0,  // 14: paddock.v1.Lifecycle.enforced:type_name -> paddock.v1.Layer
+	21, // 15: paddock.v1.Lifecycle.degraded:type_name -> paddock.v1.Degraded
+	2,  // 16: paddock.v1.SubscribeRequest.mode:type_name -> paddock.v1.Mode
+	18, // 17: paddock.v1.SubscribeRequest.filter:type_name -> paddock.v1.Filter
+	0,  // 18: paddock.v1.Filter.layers:type_name -> paddock.v1.Layer
+	1,  // 19: paddock.v1.Filter.actions:type_name -> paddock.v1.Action
+	0,  // 20: paddock.v1.InfoResponse.enforced:type_name -> paddock.v1.Layer
+	21, // 21: paddock.v1.InfoResponse.degraded:type_name -> paddock.v1.Degraded
+	0,  // 22: paddock.v1.Degraded.layer:type_name -> paddock.v1.Layer
+	4,  // 23: paddock.v1.Approval.state:type_name -> paddock.v1.ApprovalState
+	8,  // 24: paddock.v1.Approval.process:type_name -> paddock.v1.Process
+	38, // 25: paddock.v1.Approval.created:type_name -> google.protobuf.Timestamp
+	38, // 26: paddock.v1.Approval.deadline:type_name -> google.protobuf.Timestamp
+	3,  // 27: paddock.v1.Approval.decision:type_name -> paddock.v1.Decision
+	3,  // 28: paddock.v1.AnswerApprovalRequest.decision:type_name -> paddock.v1.Decision
+	22, // 29: paddock.v1.AnswerApprovalResponse.approval:type_name -> paddock.v1.Approval
+	27, // 30: paddock.v1.CreateSandboxRequest.source:type_name -> paddock.v1.PolicySource
+	28, // 31: paddock.v1.CreateSandboxRequest.limits:type_name -> paddock.v1.Limits
+	5,  // 32: paddock.v1.Sandbox.state:type_name -> paddock.v1.State
+	38, // 33: paddock.v1.Sandbox.created:type_name -> google.protobuf.Timestamp
+	0,  // 34: paddock.v1.Sandbox.enforced:type_name -> paddock.v1.Layer
+	21, // 35: paddock.v1.Sandbox.degraded:type_name -> paddock.v1.Degraded
+	28, // 36: paddock.v1.Sandbox.limits:type_name -> paddock.v1.Limits
+	37, // 37: paddock.v1.Sandbox.base_urls:type_name -> paddock.v1.Sandbox.BaseUrlsEntry
+	29, // 38: paddock.v1.ListSandboxesResponse.sandboxes:type_name -> paddock.v1.Sandbox
+	27, // 39: paddock.v1.AttachRequest.source:type_name -> paddock.v1.PolicySource
+	17, // 40: paddock.v1.Events.Subscribe:input_type -> paddock.v1.SubscribeRequest
+	19, // 41: paddock.v1.Events.Info:input_type -> paddock.v1.InfoRequest
+	26, // 42: paddock.v1.Sandboxes.Create:input_type -> paddock.v1.CreateSandboxRequest
+	30, // 43: paddock.v1.Sandboxes.List:input_type -> paddock.v1.ListSandboxesRequest
+	32, // 44: paddock.v1.Sandboxes.Get:input_type -> paddock.v1.GetSandboxRequest
+	33, // 45: paddock.v1.Sandboxes.Destroy:input_type -> paddock.v1.DestroySandboxRequest
+	36, // 46: paddock.v1.Sandboxes.Attach:input_type -> paddock.v1.AttachRequest
+	35, // 47: paddock.v1.Sandboxes.Enter:input_type -> paddock.v1.EnterRequest
+	23, // 48: paddock.v1.Approvals.Watch:input_type -> paddock.v1.WatchApprovalsRequest
+	24, // 49: paddock.v1.Approvals.Answer:input_type -> paddock.v1.AnswerApprovalRequest
+	6,  // 50: paddock.v1.Events.Subscribe:output_type -> paddock.v1.Event
+	20, // 51: paddock.v1.Events.Info:output_type -> paddock.v1.InfoResponse
+	29, // 52: paddock.v1.Sandboxes.Create:output_type -> paddock.v1.Sandbox
+	31, // 53: paddock.v1.Sandboxes.List:output_type -> paddock.v1.ListSandboxesResponse
+	29, // 54: paddock.v1.Sandboxes.Get:output_type -> paddock.v1.Sandbox
+	34, // 55: paddock.v1.Sandboxes.Destroy:output_type -> paddock.v1.DestroySandboxResponse
+	29, // 56: paddock.v1.Sandboxes.Attach:output_type -> paddock.v1.Sandbox
+	29, // 57: paddock.v1.Sandboxes.Enter:output_type -> paddock.v1.Sandbox
+	22, // 58: paddock.v1.Approvals.Watch:output_type -> paddock.v1.Approval
+	25, // 59: paddock.v1.Approvals.Answer:output_type -> paddock.v1.AnswerApprovalResponse
+	50, // [50:60] is the sub-list for method output_type
+	40, // [40:50] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_paddock_proto_init() }
@@ -2662,12 +3205,13 @@ func file_paddock_proto_init() {
 		(*Event_Gap)(nil),
 		(*Event_Exec)(nil),
 		(*Event_Exit)(nil),
+		(*Event_Approval)(nil),
 	}
-	file_paddock_proto_msgTypes[16].OneofWrappers = []any{
+	file_paddock_proto_msgTypes[20].OneofWrappers = []any{
 		(*CreateSandboxRequest_Bundle)(nil),
 		(*CreateSandboxRequest_Source)(nil),
 	}
-	file_paddock_proto_msgTypes[26].OneofWrappers = []any{
+	file_paddock_proto_msgTypes[30].OneofWrappers = []any{
 		(*AttachRequest_Bundle)(nil),
 		(*AttachRequest_Source)(nil),
 	}
@@ -2676,10 +3220,10 @@ func file_paddock_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paddock_proto_rawDesc), len(file_paddock_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   28,
+			NumEnums:      6,
+			NumMessages:   32,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_paddock_proto_goTypes,
 		DependencyIndexes: file_paddock_proto_depIdxs,

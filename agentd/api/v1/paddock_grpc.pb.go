@@ -1,7 +1,8 @@
 // The agentd API. Two faces (DESIGN.md D8): Events reads (the event stream
-// and what the daemon enforces), Sandboxes manages. A caller inside any
-// sandbox is refused both; a user reads and manages only their own
-// sandboxes; root all.
+// and what the daemon enforces), Sandboxes manages; Approvals answers the
+// connections policies leave to a person. A caller inside any sandbox is
+// refused all of them; a user reads and manages only their own sandboxes;
+// root all.
 //
 // Numbering: envelope fields of Event stay below 20, its object kinds
 // (the oneof) from 20 on; numbers of removed fields are reserved, never
@@ -494,5 +495,175 @@ var Sandboxes_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
+	Metadata: "paddock.proto",
+}
+
+const (
+	Approvals_Watch_FullMethodName  = "/paddock.v1.Approvals/Watch"
+	Approvals_Answer_FullMethodName = "/paddock.v1.Approvals/Answer"
+)
+
+// ApprovalsClient is the client API for Approvals service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Approvals: under on_unknown = "ask", a sandbox's connection to a
+// destination its policy does not name is held, and a request is
+// published here; the connection goes on when someone allows it, and is
+// refused when someone denies it or nobody answers within the policy's
+// ask_timeout. A user sees and answers the requests of their own
+// sandboxes; root all. On the remote listener, Watch is open to every
+// certificate and Answer to admin certificates only.
+type ApprovalsClient interface {
+	// Watch streams the requests pending now, then (with follow) every new
+	// request and the resolution of each (answered, timed out, withdrawn),
+	// so that a terminal can show and clear them.
+	Watch(ctx context.Context, in *WatchApprovalsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Approval], error)
+	// Answer resolves a pending request. An unknown id (or another user's
+	// request) is NotFound; one already resolved is FailedPrecondition.
+	Answer(ctx context.Context, in *AnswerApprovalRequest, opts ...grpc.CallOption) (*AnswerApprovalResponse, error)
+}
+
+type approvalsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewApprovalsClient(cc grpc.ClientConnInterface) ApprovalsClient {
+	return &approvalsClient{cc}
+}
+
+func (c *approvalsClient) Watch(ctx context.Context, in *WatchApprovalsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Approval], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Approvals_ServiceDesc.Streams[0], Approvals_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchApprovalsRequest, Approval]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Approvals_WatchClient = grpc.ServerStreamingClient[Approval]
+
+func (c *approvalsClient) Answer(ctx context.Context, in *AnswerApprovalRequest, opts ...grpc.CallOption) (*AnswerApprovalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AnswerApprovalResponse)
+	err := c.cc.Invoke(ctx, Approvals_Answer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ApprovalsServer is the server API for Approvals service.
+// All implementations must embed UnimplementedApprovalsServer
+// for forward compatibility.
+//
+// Approvals: under on_unknown = "ask", a sandbox's connection to a
+// destination its policy does not name is held, and a request is
+// published here; the connection goes on when someone allows it, and is
+// refused when someone denies it or nobody answers within the policy's
+// ask_timeout. A user sees and answers the requests of their own
+// sandboxes; root all. On the remote listener, Watch is open to every
+// certificate and Answer to admin certificates only.
+type ApprovalsServer interface {
+	// Watch streams the requests pending now, then (with follow) every new
+	// request and the resolution of each (answered, timed out, withdrawn),
+	// so that a terminal can show and clear them.
+	Watch(*WatchApprovalsRequest, grpc.ServerStreamingServer[Approval]) error
+	// Answer resolves a pending request. An unknown id (or another user's
+	// request) is NotFound; one already resolved is FailedPrecondition.
+	Answer(context.Context, *AnswerApprovalRequest) (*AnswerApprovalResponse, error)
+	mustEmbedUnimplementedApprovalsServer()
+}
+
+// UnimplementedApprovalsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedApprovalsServer struct{}
+
+func (UnimplementedApprovalsServer) Watch(*WatchApprovalsRequest, grpc.ServerStreamingServer[Approval]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedApprovalsServer) Answer(context.Context, *AnswerApprovalRequest) (*AnswerApprovalResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Answer not implemented")
+}
+func (UnimplementedApprovalsServer) mustEmbedUnimplementedApprovalsServer() {}
+func (UnimplementedApprovalsServer) testEmbeddedByValue()                   {}
+
+// UnsafeApprovalsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ApprovalsServer will
+// result in compilation errors.
+type UnsafeApprovalsServer interface {
+	mustEmbedUnimplementedApprovalsServer()
+}
+
+func RegisterApprovalsServer(s grpc.ServiceRegistrar, srv ApprovalsServer) {
+	// If the following call panics, it indicates UnimplementedApprovalsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Approvals_ServiceDesc, srv)
+}
+
+func _Approvals_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchApprovalsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ApprovalsServer).Watch(m, &grpc.GenericServerStream[WatchApprovalsRequest, Approval]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Approvals_WatchServer = grpc.ServerStreamingServer[Approval]
+
+func _Approvals_Answer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AnswerApprovalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApprovalsServer).Answer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Approvals_Answer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApprovalsServer).Answer(ctx, req.(*AnswerApprovalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Approvals_ServiceDesc is the grpc.ServiceDesc for Approvals service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Approvals_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "paddock.v1.Approvals",
+	HandlerType: (*ApprovalsServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Answer",
+			Handler:    _Approvals_Answer_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _Approvals_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "paddock.proto",
 }

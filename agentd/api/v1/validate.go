@@ -135,3 +135,27 @@ func (r *EnterRequest) Validate() error {
 	}
 	return nil
 }
+
+// Validate checks a WatchApprovalsRequest.
+func (r *WatchApprovalsRequest) Validate() error {
+	if len(r.GetSandboxIds()) > maxFilter {
+		return fmt.Errorf("sandbox_ids: more than %d entries", maxFilter)
+	}
+	for i, id := range r.GetSandboxIds() {
+		if err := checkID(fmt.Sprintf("sandbox_ids[%d]", i), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks an AnswerApprovalRequest.
+func (r *AnswerApprovalRequest) Validate() error {
+	if err := checkID("id", r.GetId()); err != nil {
+		return err
+	}
+	if _, ok := Decision_name[int32(r.GetDecision())]; !ok || r.GetDecision() == Decision_DECISION_UNSPECIFIED {
+		return fmt.Errorf("decision: give deny, allow once, allow for the sandbox or allow permanently (got %d)", r.GetDecision())
+	}
+	return nil
+}

@@ -14,7 +14,7 @@ type validator interface {
 }
 
 func requests() []validator {
-	return []validator{&CreateSandboxRequest{}, &AttachRequest{}, &GetSandboxRequest{}, &DestroySandboxRequest{}, &SubscribeRequest{}, &EnterRequest{}}
+	return []validator{&CreateSandboxRequest{}, &AttachRequest{}, &GetSandboxRequest{}, &DestroySandboxRequest{}, &SubscribeRequest{}, &EnterRequest{}, &WatchApprovalsRequest{}, &AnswerApprovalRequest{}}
 }
 
 // FuzzValidate feeds arbitrary wire bytes to every request type, as a
@@ -28,6 +28,9 @@ func FuzzValidate(f *testing.F) {
 		&EnterRequest{Id: "sbx-0123", Pid: 42},
 		&SubscribeRequest{SinceSeq: 3, Filter: &Filter{SandboxIds: []string{"sbx-1"}}},
 		&GetSandboxRequest{Id: "../etc"},
+		&WatchApprovalsRequest{SandboxIds: []string{"sbx-1", "../x"}, Follow: true},
+		&AnswerApprovalRequest{Id: "apr-0123456789abcdef", Decision: Decision_DECISION_ALLOW_ONCE},
+		&AnswerApprovalRequest{Id: "apr-1", Decision: 9},
 	} {
 		b, _ := proto.Marshal(m)
 		for k := range requests() {
@@ -70,6 +73,18 @@ func FuzzValidate(f *testing.F) {
 			if r.GetPid() <= 1 {
 				t.Fatalf("attach pid %d passed validation", r.GetPid())
 			}
+		case *WatchApprovalsRequest:
+			if len(r.GetSandboxIds()) > maxFilter {
+				t.Fatalf("%d sandbox ids passed validation", len(r.GetSandboxIds()))
+			}
+			for _, id := range r.GetSandboxIds() {
+				safe("sandbox_ids", id)
+			}
+		case *AnswerApprovalRequest:
+			safe("id", r.GetId())
+			if d := r.GetDecision(); d < Decision_DECISION_DENY || d > Decision_DECISION_ALLOW_PERMANENT {
+				t.Fatalf("decision %d passed validation", d)
+			}
 		}
 	})
 }
@@ -82,6 +97,11 @@ func TestValidateRefuses(t *testing.T) {
 		&CreateSandboxRequest{Policy: &CreateSandboxRequest_Bundle{Bundle: []byte("x")}, Workspace: "relative"},
 		&CreateSandboxRequest{Policy: &CreateSandboxRequest_Bundle{Bundle: []byte("x")}, Name: "a b"},
 		&CreateSandboxRequest{},
+		&AnswerApprovalRequest{Id: "apr-1"},
+		&AnswerApprovalRequest{Id: "apr-1", Decision: 5},
+		&AnswerApprovalRequest{Id: "../apr", Decision: Decision_DECISION_DENY},
+		&AnswerApprovalRequest{Decision: Decision_DECISION_DENY},
+		&WatchApprovalsRequest{SandboxIds: []string{"a/b"}},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%T %v passed validation", c, c)
