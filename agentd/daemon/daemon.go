@@ -93,6 +93,7 @@ type Daemon struct {
 	metrics    *metrics
 	remote     *remote // the mutual-TLS listener, if configured
 	audit      *auditReader
+	approvals  *approvals
 }
 
 // Start prepares everything and listens; Serve then answers calls.
@@ -188,8 +189,9 @@ func Start(cfg Config) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("%s holds no PEM certificate", cfg.UpstreamCA)
 		}
 	}
+	d.approvals = newApprovals(d)
 	if d.hub, err = egress.Start(egress.Config{CgroupRoot: d.cgroupRoot, PinDir: cfg.PinDir, UnixDir: cfg.UnixDir, Events: d.pipe,
-		CA: ca, UpstreamRoots: upstreamRoots, Upstream: cfg.Upstream}); err != nil {
+		CA: ca, UpstreamRoots: upstreamRoots, Upstream: cfg.Upstream, Ask: d.approvals.ask}); err != nil {
 		return nil, fmt.Errorf("network layer: %w", err)
 	}
 	// On a failed start the pinned enforcement stays; only this process's
@@ -239,6 +241,7 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	d.srv = newServer(d)
 	apiv1.RegisterSandboxesServer(d.srv, &sandboxService{s: d.sbx})
 	apiv1.RegisterEventsServer(d.srv, &eventService{d: d})
+	apiv1.RegisterApprovalsServer(d.srv, &approvalService{a: d.approvals})
 	d.metrics.initServer(d.srv)
 	if err := d.listenRemote(); err != nil {
 		return nil, err

@@ -288,6 +288,14 @@ func TestAuthorisation(t *testing.T) {
 // TestMain runs the API client of the authorisation test when the test
 // binary is started as one (as other users and in other cgroups).
 func TestMain(m *testing.M) {
+	if target := os.Getenv("PADDOCK_APPROVAL_GET"); target != "" {
+		approvalGet(target)
+		os.Exit(0)
+	}
+	if id := os.Getenv("PADDOCK_APPROVAL_ANSWER"); id != "" {
+		approvalAnswerChild(os.Getenv("PADDOCK_DAEMON_CHILD_SOCKET"), id)
+		os.Exit(0)
+	}
 	if socket := os.Getenv("PADDOCK_DAEMON_CHILD"); socket != "" {
 		clientChild(socket)
 		os.Exit(0)

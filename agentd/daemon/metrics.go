@@ -25,6 +25,10 @@ type metrics struct {
 	refused *prometheus.CounterVec // why an API call was refused before its handler
 	panics  prometheus.Counter
 	events  prometheus.Counter // written to the log
+	// approvals counts approval requests by outcome; approvalsPending is
+	// how many wait for an answer now.
+	approvals        *prometheus.CounterVec
+	approvalsPending prometheus.Gauge
 
 	// byAction caches actions' counters: every event counts in one, and
 	// a label lookup per event shows in the pipeline's profile.
@@ -59,11 +63,18 @@ func newMetrics() *metrics {
 		}, []string{"reason"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "paddock_api_panics_total", Help: "Handler panics recovered."}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "paddock_events_logged_total", Help: "Events written to the durable log."}),
+		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paddock_approvals_total", Help: "Approval requests (on_unknown = ask): requested, and each outcome: deny, allow-once, allow-sandbox, allow-permanent, timed-out, withdrawn, allowed-without-asking (by an earlier answer).",
+		}, []string{"outcome"}),
+		approvalsPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "paddock_approvals_pending", Help: "Approval requests waiting for an answer."}),
+	}
+	for _, o := range []string{"requested", "deny", "allow-once", "allow-sandbox", "allow-permanent", "timed-out", "withdrawn", "allowed-without-asking"} {
+		m.approvals.WithLabelValues(o)
 	}
 	for _, w := range []string{"ring-buffer", "pipeline", "subscriber", "log"} {
 		m.lost.WithLabelValues(w)
 	}
-	m.reg.MustRegister(m.grpc, m.actions, m.lost, m.refused, m.panics, m.events,
+	m.reg.MustRegister(m.grpc, m.actions, m.lost, m.refused, m.panics, m.events, m.approvals, m.approvalsPending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -144,6 +144,7 @@ func (d *Daemon) listenRemote() error {
 	r.srv = newServerWith(d, peer.TLSCredentials(r.conf), d.authoriseRemote, grpc.ConnectionTimeout(10*time.Second))
 	apiv1.RegisterSandboxesServer(r.srv, &sandboxService{s: d.sbx})
 	apiv1.RegisterEventsServer(r.srv, &eventService{d: d})
+	apiv1.RegisterApprovalsServer(r.srv, &approvalService{a: d.approvals})
 	// The metrics are shared with the unix socket's server: one series per
 	// method, whichever listener served the call.
 	d.metrics.initServer(r.srv)
@@ -194,8 +195,9 @@ func (d *Daemon) stopRemote(ctx context.Context) <-chan struct{} {
 	return done
 }
 
-// authoriseRemote lets a certificate call the Events service, and the
-// Sandboxes service if it carries AdminRole; everything else is refused.
+// authoriseRemote lets a certificate call the Events service and watch
+// approval requests, and call the Sandboxes service and answer approval
+// requests if it carries AdminRole; everything else is refused.
 func (d *Daemon) authoriseRemote(ctx context.Context) error {
 	cr, ok := peer.FromContext(ctx)
 	if !ok || !cr.Remote() {
@@ -231,6 +233,9 @@ func remoteAllowed(method string, admin bool) bool {
 		// remote caller has no process on this host, and its pid 0 must
 		// not be taken for the parent of init or kthreadd.
 		return admin && name != "Enter"
+	case apiv1.Approvals_ServiceDesc.ServiceName:
+		// Every reader sees the requests; answering is managing.
+		return name == "Watch" || admin
 	}
 	return false
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,12 +57,17 @@ type record struct {
 	Attached   bool   `json:"attached"` // a running tree under the network layer only
 	// Creator, for an ephemeral sandbox: destroyed when it exits.
 	Creator *Creator `json:"creator,omitempty"`
+	// Approved are the destinations approvals allowed for this sandbox
+	// (approvals.go); guarded by sandboxes.mu once the record is listed.
+	Approved []approvedDest `json:"approved,omitempty"`
 
 	b     *bundle.Bundle
 	files string // why the BPF-LSM deny rules do not hold, "" when they do
 	dir   string // cgroup2 directory
 	cg    uint64
 	group *limits.Group
+	// overlay says what the approvals overlay added to the network policy.
+	overlay string
 }
 
 // sandboxes owns the sandbox records.
@@ -289,7 +295,7 @@ func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundl
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "%v (%s)", err, credRule(b, err))
 	}
-	if r.ReversePorts, err = s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups, egress.Creds{Set: set}); err != nil {
+	if r.ReversePorts, err = s.d.hub.Add(r.ID, r.dir, s.network(r), ups, egress.Creds{Set: set}); err != nil {
 		return nil, status.Errorf(codes.Internal, "network policy: %v", err)
 	}
 	undo = append(undo, func() { s.d.hub.Remove(r.dir) })
@@ -510,7 +516,7 @@ func (s *sandboxes) adopt() (adopted []string, gone []string, err error) {
 			if cerr != nil {
 				s.d.logger.Error("sandbox re-adopted without its credentials", "sandbox", r.ID, "err", cerr)
 			}
-			_, err = s.d.hub.Add(r.ID, r.dir, &r.b.Network, ups, egress.Creds{Set: set, Ports: r.ReversePorts})
+			_, err = s.d.hub.Add(r.ID, r.dir, s.network(r), ups, egress.Creds{Set: set, Ports: r.ReversePorts})
 		}
 		if err == nil {
 			err = s.putFileRules(r)
@@ -530,6 +536,52 @@ func (s *sandboxes) adopt() (adopted []string, gone []string, err error) {
 	}
 	sort.Strings(adopted)
 	return adopted, gone, nil
+}
+
+// approvedDest is a destination allowed for one sandbox by an approval.
+type approvedDest struct {
+	Pattern string    `json:"pattern"`  // host:port, a host pattern
+	ID      string    `json:"approval"` // the approval's id
+	By      string    `json:"by"`       // who answered: "uid N" or a certificate
+	At      time.Time `json:"at"`
+}
+
+// approve adds a destination to r's approved list and saves the record;
+// on error nothing changed.
+func (s *sandboxes) approve(r *record, ad approvedDest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[r.ID] != r {
+		return status.Errorf(codes.FailedPrecondition, "sandbox %s is gone", r.ID)
+	}
+	prev := r.Approved
+	r.Approved = append(slices.Clip(prev), ad)
+	if err := s.save(r); err != nil {
+		r.Approved = prev
+		return status.Errorf(codes.Internal, "saving the sandbox record: %v", err)
+	}
+	return nil
+}
+
+// network is the network policy a sandbox runs with: its bundle's, plus
+// the entries of the approvals overlay of its owner and policy when the
+// policy asks (approvals.go). r.overlay says what was added, for the
+// lifecycle event.
+func (s *sandboxes) network(r *record) *bundle.Network {
+	r.overlay = ""
+	rules, path, err := s.d.approvals.overlayRules(r)
+	if err != nil {
+		s.d.logger.Error("approvals overlay not applied", "sandbox", r.ID, "err", err)
+		r.overlay = fmt.Sprintf("; the approvals overlay %s is not applied: %v", path, err)
+		return &r.b.Network
+	}
+	if len(rules) == 0 {
+		return &r.b.Network
+	}
+	n := r.b.Network // the bundle is shared: a copy
+	n.Allow = append(slices.Clip(n.Allow), rules...)
+	r.overlay = fmt.Sprintf("; %d destinations allowed by the approvals overlay %s", len(rules), path)
+	return &n
 }
 
 func (s *sandboxes) get(id string) *record {
@@ -633,7 +685,7 @@ func (svc *sandboxService) Create(ctx context.Context, req *apiv1.CreateSandboxR
 	if err != nil {
 		return nil, err
 	}
-	svc.s.d.lifecycle(r, "created", fmt.Sprintf("by uid %d (pid %d)", cr.UID, cr.PID))
+	svc.s.d.lifecycle(r, "created", fmt.Sprintf("by uid %d (pid %d)", cr.UID, cr.PID)+r.overlay)
 	return svc.s.proto(r), nil
 }
 

@@ -56,6 +56,10 @@ type Config struct {
 	CA            *credential.CA
 	UpstreamRoots *x509.CertPool
 	Events        events.Sink
+	// Ask, when set, answers the connections that policies with
+	// on_unknown = "ask" leave to a person (proxy.Config.Ask); without it
+	// they are refused.
+	Ask func(ctx context.Context, req proxy.AskRequest) (proxy.Answer, error)
 }
 
 // Creds are what the proxy needs to inject a sandbox's credentials.
@@ -146,6 +150,7 @@ func Start(cfg Config) (_ *Hub, err error) {
 		Events:        h.sink,
 		CA:            cfg.CA,
 		UpstreamRoots: cfg.UpstreamRoots,
+		Ask:           cfg.Ask,
 	})
 	if err != nil {
 		h.closeListeners()
@@ -422,7 +427,7 @@ func (h *Hub) identify(c net.Conn) (proxy.Client, error) {
 	if sb == nil {
 		return proxy.Client{}, fmt.Errorf("the connection from %s comes from cgroup %d, which is no sandbox", remote, o.Cgroup)
 	}
-	cl := proxy.Client{Sandbox: sb.px, Orig: o.Dst}
+	cl := proxy.Client{Sandbox: sb.px, Orig: o.Dst, PID: o.PID}
 	if o.Dst.Addr().IsLoopback() && o.Dst.Port() == h.port {
 		cl.Orig = netip.AddrPort{} // the workload dialled the proxy: explicit mode
 	}
