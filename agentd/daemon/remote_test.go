@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -251,6 +252,20 @@ func TestRemoteListener(t *testing.T) {
 	if _, err := apiv1.NewSandboxesClient(ac).Enter(ctx, &apiv1.EnterRequest{Id: created.Id, Pid: 1}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("an admin certificate entering pid 1: %v", err)
 	}
+	// Approval requests: every certificate watches them; answering needs
+	// an admin certificate.
+	if st, err := apiv1.NewApprovalsClient(rc).Watch(ctx, &apiv1.WatchApprovalsRequest{}); err != nil {
+		t.Fatalf("a read-only certificate watching approvals: %v", err)
+	} else if _, err := st.Recv(); err != io.EOF {
+		t.Fatalf("a read-only certificate watching approvals: %v", err)
+	}
+	noSuch := &apiv1.AnswerApprovalRequest{Id: "apr-0000000000000000", Decision: apiv1.Decision_DECISION_ALLOW_ONCE}
+	if _, err := apiv1.NewApprovalsClient(rc).Answer(ctx, noSuch); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("a read-only certificate answering an approval: %v", err)
+	}
+	if _, err := apiv1.NewApprovalsClient(ac).Answer(ctx, noSuch); status.Code(err) != codes.NotFound {
+		t.Fatalf("an admin certificate answering an unknown approval: %v", err)
+	}
 
 	// No session without a good certificate, or below TLS 1.3.
 	good := func() *tls.Config {
@@ -302,7 +317,7 @@ func TestRemoteListener(t *testing.T) {
 	if n := counter(t, td.d, "grpc_server_handled_total", map[string]string{"grpc_method": "List", "grpc_code": "PermissionDenied"}); n != 1 {
 		t.Fatalf("refused List calls counted: %v", n)
 	}
-	if n := counter(t, td.d, "paddock_api_refused_total", map[string]string{"reason": "remote-role"}); n != 4 {
+	if n := counter(t, td.d, "paddock_api_refused_total", map[string]string{"reason": "remote-role"}); n != 5 {
 		t.Fatalf("refusals by role counted: %v", n)
 	}
 
