@@ -27,10 +27,14 @@ Usage:
   agentctl events [--follow] [--since N] [--sandbox ID] [--json]
                                               agentd's event log
   agentctl sandbox list|inspect|destroy       sandboxes agentd runs
+  agentctl approve [--list|--follow|ID --deny|--once|--sandbox|--permanent]
+                                              answer the connections a policy
+                                              leaves to a person (on_unknown = "ask")
   agentctl version                            print the version
   agentctl help [COMMAND]                     show help
 
-Run 'agentctl run --help' for the run flags.
+Run 'agentctl run --help' for the run flags, 'agentctl approve --help' for
+approvals.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -54,12 +58,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdEvents(args[1:], stdout, stderr)
 	case "sandbox":
 		return cmdSandbox(args[1:], stdout, stderr)
+	case "approve":
+		return cmdApprove(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "agentctl %s\n", version)
 		return 0
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[1] == "run" {
 			return cmdRun([]string{"--help"}, stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "approve" {
+			return cmdApprove([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0
