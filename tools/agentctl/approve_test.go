@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,6 +29,7 @@ type fakeApprovals struct {
 	mu      sync.Mutex
 	pending []*apiv1.Approval
 	answers []string
+	updates chan *apiv1.Approval // resolutions, for a following watcher
 }
 
 func pendingApproval(id, host string, port uint32) *apiv1.Approval {
@@ -49,7 +52,19 @@ func (f *fakeApprovals) Watch(req *apiv1.WatchApprovalsRequest, st grpc.ServerSt
 			return err
 		}
 	}
-	return nil
+	if !req.Follow {
+		return nil
+	}
+	for {
+		select {
+		case a := <-f.updates:
+			if err := st.Send(a); err != nil {
+				return err
+			}
+		case <-st.Context().Done():
+			return nil
+		}
+	}
 }
 
 func (f *fakeApprovals) Answer(_ context.Context, req *apiv1.AnswerApprovalRequest) (*apiv1.AnswerApprovalResponse, error) {
@@ -70,6 +85,10 @@ func (f *fakeApprovals) Answer(_ context.Context, req *apiv1.AnswerApprovalReque
 				r.Overlay = "/var/lib/paddock/overlays/1000/agent.hcl"
 			}
 			f.pending = append(f.pending[:i], f.pending[i+1:]...)
+			select {
+			case f.updates <- proto.Clone(r).(*apiv1.Approval):
+			default:
+			}
 			return &apiv1.AnswerApprovalResponse{Approval: r}, nil
 		}
 	}
@@ -83,7 +102,7 @@ func startFakeApprovals(t *testing.T) (*fakeApprovals, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeApprovals{pending: []*apiv1.Approval{pendingApproval("apr-1", "api.example.com", 443), pendingApproval("apr-2", "2001:db8::1", 8443)}}
+	f := &fakeApprovals{updates: make(chan *apiv1.Approval, 16), pending: []*apiv1.Approval{pendingApproval("apr-1", "api.example.com", 443), pendingApproval("apr-2", "2001:db8::1", 8443)}}
 	srv := grpc.NewServer()
 	apiv1.RegisterApprovalsServer(srv, f)
 	go srv.Serve(ln)
@@ -212,5 +231,82 @@ func TestApproveUI(t *testing.T) {
 	u.confirm = u.selected()
 	if screen := u.render(time.Now()); !strings.Contains(screen, "Allow one.example:443 permanently for policy agent") {
 		t.Errorf("no confirmation asked:\n%s", screen)
+	}
+}
+
+// TestApproveInteractive drives the interactive view through a
+// pseudo-terminal: it shows the requests, answers the selected one with
+// a key, asks before allowing permanently, and quits on q.
+func TestApproveInteractive(t *testing.T) {
+	f, sock := startFakeApprovals(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skip("no pseudo-terminal:", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	var mu sync.Mutex
+	var screen bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitScreen := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			s := screen.String()
+			mu.Unlock()
+			// The last frame: what follows the last clear-screen.
+			if i := strings.LastIndex(s, "\x1b[2J"); i >= 0 && strings.Contains(s[i:], want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the screen never showed %q:\n%q", want, s)
+			}
+		}
+	}
+	stdin := os.Stdin
+	os.Stdin = tty
+	defer func() { os.Stdin = stdin }()
+	t.Setenv("NO_COLOR", "1")
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() { done <- run([]string{"approve", "--socket", sock}, tty, &errb) }()
+	waitScreen("2 requests waiting")
+	waitScreen("> api.example.com:443")
+	ptmx.Write([]byte("o"))
+	waitScreen("apr-1  allow once  api.example.com:443")
+	waitScreen("1 request waiting")
+	ptmx.Write([]byte("p"))
+	waitScreen("Allow [2001:db8::1]:8443 permanently for policy agent")
+	ptmx.Write([]byte("n"))
+	waitScreen("not allowed permanently; still waiting")
+	ptmx.Write([]byte("p"))
+	waitScreen("permanently for policy agent")
+	ptmx.Write([]byte("y"))
+	waitScreen("written to /var/lib/paddock/overlays/1000/agent.hcl")
+	waitScreen("no request waiting")
+	ptmx.Write([]byte("q"))
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("q did not quit")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := strings.Join(f.answers, ","); got != "apr-1 DECISION_ALLOW_ONCE,apr-2 DECISION_ALLOW_PERMANENT" {
+		t.Fatalf("answers %s", got)
 	}
 }
