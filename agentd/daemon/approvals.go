@@ -136,11 +136,11 @@ func (a *approvals) ask(ctx context.Context, req proxy.AskRequest) (proxy.Answer
 		r.b.Metadata.Policy, ap.pattern, req.Deadline.Sub(now).Round(time.Second))
 	a.mu.Lock()
 	a.pending[ap.pb.Id] = ap
+	a.d.metrics.approvals.WithLabelValues("requested").Inc()
+	a.d.metrics.approvalsPending.Inc()
 	a.publishLocked(ap.pb)
 	a.event(ap.pb, apiv1.Action_ACTION_LOG, nil)
 	a.mu.Unlock()
-	a.d.metrics.approvals.WithLabelValues("requested").Inc()
-	a.d.metrics.approvalsPending.Inc()
 
 	select {
 	case ans := <-ap.answer:

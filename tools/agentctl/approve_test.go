@@ -310,3 +310,13 @@ func TestApproveInteractive(t *testing.T) {
 		t.Fatalf("answers %s", got)
 	}
 }
+
+func TestApprovalEventLine(t *testing.T) {
+	a := pendingApproval("apr-1", "api.example.com", 443)
+	a.State, a.Decision, a.AnsweredBy = apiv1.ApprovalState_APPROVAL_STATE_ANSWERED, apiv1.Decision_DECISION_ALLOW_SANDBOX, "uid 1000"
+	ev := &apiv1.Event{Seq: 7, Time: timestamppb.Now(), SandboxId: "sbx-1", Layer: apiv1.Layer_LAYER_PROXY, Action: apiv1.Action_ACTION_ALLOW,
+		Object: &apiv1.Event_Approval{Approval: a}}
+	if line := eventLine(ev, false); !strings.Contains(line, "proxy allow approval apr-1 allow sandbox api.example.com:443 by uid 1000") {
+		t.Fatalf("%q", line)
+	}
+}

@@ -182,6 +182,12 @@ func eventLine(ev *apiv1.Event, color bool) string {
 		if len(o.Exec.Argv) > 1 {
 			what += " " + strings.Join(o.Exec.Argv[1:], " ")
 		}
+	case *apiv1.Event_Approval:
+		a := o.Approval
+		what = fmt.Sprintf("approval %s %s %s", a.Id, stateName(a.State), destination(a))
+		if a.State == apiv1.ApprovalState_APPROVAL_STATE_ANSWERED {
+			what = fmt.Sprintf("approval %s %s %s by %s", a.Id, decisionName(a.Decision), destination(a), safe(a.AnsweredBy))
+		}
 	case *apiv1.Event_Exit:
 		what = fmt.Sprintf("exit %d", o.Exit.Code)
 		if o.Exit.Signal != 0 {
