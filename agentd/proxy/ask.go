@@ -93,9 +93,12 @@ func (p *Proxy) join(req AskRequest) (*pendingAsk, string) {
 	k := askKey{req.Sandbox.ID, req.Host, req.Port}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if pa := a.m[k]; pa != nil {
+	if pa := a.m[k]; pa != nil && time.Now().Before(pa.deadline) {
 		pa.waiters++
 		return pa, ""
+	} else if pa != nil {
+		// Timing out as we speak: this connection asks anew.
+		delete(a.m, k)
 	}
 	if a.m == nil {
 		a.m, a.pending = map[askKey]*pendingAsk{}, map[string]int{}
