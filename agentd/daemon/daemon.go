@@ -189,6 +189,9 @@ func Start(cfg Config) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("%s holds no PEM certificate", cfg.UpstreamCA)
 		}
 	}
+	// The sandbox table exists before the hub: the hub's first events
+	// (from sandboxes to re-adopt) look their sandbox up in it.
+	d.sbx = &sandboxes{d: d, m: map[string]*record{}, watchers: map[string]*os.File{}}
 	d.approvals = newApprovals(d)
 	if d.hub, err = egress.Start(egress.Config{CgroupRoot: d.cgroupRoot, PinDir: cfg.PinDir, UnixDir: cfg.UnixDir, Events: d.pipe,
 		CA: ca, UpstreamRoots: upstreamRoots, Upstream: cfg.Upstream, Ask: d.approvals.ask}); err != nil {
@@ -198,7 +201,6 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	// handles go.
 	cleanup = append(cleanup, func() { d.hub.Release() })
 
-	d.sbx = &sandboxes{d: d, m: map[string]*record{}, watchers: map[string]*os.File{}}
 	adopted, gone, err := d.sbx.adopt()
 	if err != nil {
 		return nil, fmt.Errorf("re-adopting sandboxes: %w", err)
@@ -275,6 +277,7 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	}
 	<-remoteDone
 	d.sbx.stopWatching()
+	d.pipe.stopRing() // the hub's maps close now
 	d.hub.Release()
 	d.audit.stop()
 	d.pipe.close()

@@ -48,6 +48,10 @@ type pipeline struct {
 
 	lostPath string // where the ring buffer's lost count was last seen
 	lostSeen uint64
+	// ringMu keeps ringLost off the hub's maps once stopRing said they
+	// are closing.
+	ringMu      sync.Mutex
+	ringStopped bool
 }
 
 const queueLen = 1 << 16
@@ -234,7 +238,9 @@ func (p *pipeline) flushGap() {
 // ring buffer since it last looked. The count lives in a pinned map, so it
 // also covers the time the daemon was down.
 func (p *pipeline) ringLost(cause string) {
-	if p.d.hub == nil {
+	p.ringMu.Lock()
+	defer p.ringMu.Unlock()
+	if p.d.hub == nil || p.ringStopped {
 		return
 	}
 	n, err := p.d.hub.Lost()
@@ -246,6 +252,13 @@ func (p *pipeline) ringLost(cause string) {
 		p.lostSeen = n
 		_ = os.WriteFile(p.lostPath, []byte(strconv.FormatUint(n, 10)), 0o600)
 	}
+}
+
+// stopRing stops ringLost reading the hub's maps, before they close.
+func (p *pipeline) stopRing() {
+	p.ringMu.Lock()
+	p.ringStopped = true
+	p.ringMu.Unlock()
 }
 
 // daemonStarted records the start, what was adopted, and what the kernel
