@@ -36,6 +36,13 @@ type httpConn struct {
 	key    []byte // the text (authority or Host) that last mapped to dest
 	byAddr bool   // transparent: decided on the original address, no Host
 	up     *upstream
+
+	// bound: a terminated connection to a host with credentials
+	// (boundh1.go); the upstream speaks TLS, requests get the secret, and
+	// responses are scrubbed. boundErr, when set, is why no upstream could
+	// be had: every request gets a 502 saying so.
+	bound    bool
+	boundErr string
 }
 
 func newHTTPConn(c *conn, transparent bool, port uint16) *httpConn {
@@ -106,6 +113,18 @@ func (h *httpConn) handle() bool {
 	case "TRACE", "TRACK":
 		h.refuse(405, "the TRACE and TRACK methods are refused (they echo requests back, credentials included)")
 		return false
+	}
+	if h.bound {
+		switch {
+		case h.boundErr != "":
+			h.refuse(502, h.boundErr)
+			return false
+		case req.upgrade != nil:
+			h.refuse(403, "protocol upgrades to a host with credentials are refused: the proxy could not keep the secret out of the upgraded stream")
+			return false
+		}
+	}
+	switch string(req.method) {
 	case "CONNECT":
 		if h.transparent {
 			h.refuse(405, "CONNECT is accepted only by the proxy's explicit port")
@@ -138,12 +157,12 @@ func (h *httpConn) handle() bool {
 	if d == nil {
 		return false
 	}
-	if bytes.Contains(h.head, placeholderMark) {
+	if !h.bound && bytes.Contains(h.head, placeholderMark) {
 		h.strayPlaceholder(d)
 	}
 
 	if h.up == nil {
-		up, o := h.p.dial(d)
+		up, o := h.dialUp(d)
 		h.emitDecision("http", up, o.orAllow(d))
 		if up == nil {
 			h.writeDenied(o)
@@ -441,7 +460,7 @@ func replayable(method []byte) bool {
 func (h *httpConn) redial() bool {
 	h.up.close()
 	h.up = nil
-	up, o := h.p.dial(h.dest)
+	up, o := h.dialUp(h.dest)
 	if up == nil {
 		h.emitDecision("http", nil, o)
 		return false
@@ -466,7 +485,11 @@ func (h *httpConn) writeRequestHead(w *bufio.Writer, path []byte) {
 		w.WriteString(" HTTP/1.1\r\n")
 	}
 	w.Write(h.dest.hostField())
-	req.writeFields(w, req.upgrade != nil)
+	if h.bound {
+		h.boundFields(w, path)
+	} else {
+		req.writeFields(w, req.upgrade != nil)
+	}
 	w.WriteString("\r\n")
 }
 
@@ -528,6 +551,9 @@ func (h *httpConn) response(up *upstream, hasBody bool, bodyErr chan error, mayR
 		if req.minor == 0 {
 			continue // no interim responses for HTTP/1.0 clients
 		}
+		if h.bound {
+			h.boundResponseFields()
+		}
 		writeResponseHead(bw, resp, false, false)
 		if bw.Flush() != nil {
 			h.abandon(bodyErr)
@@ -539,16 +565,25 @@ func (h *httpConn) response(up *upstream, hasBody bool, bodyErr chan error, mayR
 	noBody := string(req.method) == "HEAD" || resp.status == 204 || resp.status == 304
 	closeDelimited := !noBody && !resp.chunked && resp.contentLength < 0
 	clientClose := req.close || closeDelimited || h.p.closingFlag.Load()
-	writeResponseHead(bw, resp, clientClose, false)
 	var err error
-	switch {
-	case noBody:
-	case resp.chunked:
-		err = copyChunked(bw, ubr)
-	case resp.contentLength >= 0:
-		err = copyN(bw, ubr, resp.contentLength)
-	default:
-		err = copyAll(bw, ubr)
+	if h.bound {
+		clientClose, err = h.boundResponse(bw, ubr, noBody, clientClose)
+	} else {
+		writeResponseHead(bw, resp, clientClose, false)
+		switch {
+		case noBody:
+		case resp.chunked:
+			err = copyChunked(bw, ubr)
+		case resp.contentLength >= 0:
+			err = copyN(bw, ubr, resp.contentLength)
+		default:
+			err = copyAll(bw, ubr)
+		}
+	}
+	var ph *preHead
+	if errors.As(err, &ph) {
+		h.failed(bodyErr, ph.msg)
+		return false, false
 	}
 	if ferr := bw.Flush(); err == nil {
 		err = ferr

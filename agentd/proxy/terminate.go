@@ -59,6 +59,10 @@ func (c *conn) terminate(up *upstream, d *dest, raw []byte) {
 		return
 	}
 	c.c.SetDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol != "h2" {
+		c.serveBoundH1(tc, d, up)
+		return
+	}
 	c.serveBound(tc, d, up, false)
 }
 
@@ -235,8 +239,6 @@ func (b *bound) rewrite(pr *httputil.ProxyRequest) {
 	for _, cr := range apply {
 		pr.Out.Header.Del(cr.Header())
 		pr.Out.Header.Set(cr.Header(), cr.Value())
-		b.c.emitNote(events.ActionAllow, cr.Rule().String(),
-			fmt.Sprintf("credential %s injected into %s of %s https://%s%s", cr.Name(), cr.Header(), pr.In.Method, authority, shortPath(path)), b.d)
 	}
 	// A placeholder left anywhere in the request stays a placeholder; say
 	// where it was headed.
@@ -250,14 +252,7 @@ func (b *bound) rewrite(pr *httputil.ProxyRequest) {
 	}
 	left = append(left, credential.Placeholders(pr.In.URL.RawQuery)...)
 	left = append(left, credential.Placeholders(path)...)
-	if len(left) > 0 {
-		why := "no credential applies"
-		if len(skipped) > 0 {
-			why = strings.Join(skipped, "; ")
-		}
-		b.c.emitNote(events.ActionLog, "", fmt.Sprintf("placeholder of credential %s headed to %s https://%s%s, left as it is: %s",
-			strings.Join(uniq(left), ", "), pr.In.Method, authority, shortPath(path), why), b.d)
-	}
+	b.c.noteInjection(b.d, pr.In.Method, path, apply, skipped, left)
 }
 
 // modifyResponse strips the headers the policy lists and scrubs the
