@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/paddock-sh/paddock/agentd/daemon"
 	"github.com/paddock-sh/paddock/compiler/policy"
 )
@@ -79,6 +81,12 @@ Flags:
 	}
 	logger := slog.New(h)
 
+	// Credentials' secrets live in this process: no core dumps, and no
+	// /proc/PID/mem or environ for same-uid processes without
+	// CAP_SYS_PTRACE (Landlock already keeps sandboxes out).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		logger.Warn("could not make agentd non-dumpable", "err", err)
+	}
 	d, err := daemon.Start(daemon.Config{StateDir: *state, Socket: *sock, CgroupRoot: *cgroupRoot, PinDir: *pins, ExportJSONL: *export, UnixDir: *unixDir, Logger: logger, Version: strings.TrimPrefix(policy.CompilerVersion, "policyc "),
 		RemoteListen: *listenTCP, TLSCert: *tlsCert, TLSKey: *tlsKey, ClientCA: *clientCA,
 		UpstreamCA: *upstreamCA})
