@@ -1,6 +1,8 @@
 package seccomp
 
 import (
+	"slices"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/paddock-sh/paddock/compiler/syscalls"
@@ -12,11 +14,15 @@ import (
 // args, a rule is one allowed value of a syscall's first argument; past one
 // rule per syscall, further rules add values to the same syscalls, which is
 // how a large argument policy looks (and how a linear layout ORs them).
-func SyntheticSpec(arch *Arch, n int, args bool) Spec {
+//
+// The syscalls named in except get no rule, so a caller can add rules of
+// its own for them (a benchmark's own calls, say) without the synthetic
+// ones interfering.
+func SyntheticSpec(arch *Arch, n int, args bool, except ...string) Spec {
 	var names []string
 	all, _ := syscalls.Expand("@known")
 	for _, name := range all {
-		if _, ok := syscalls.Number(arch.Name, name); ok && name != "clone3" && name != "seccomp" {
+		if _, ok := syscalls.Number(arch.Name, name); ok && name != "clone3" && name != "seccomp" && !slices.Contains(except, name) {
 			names = append(names, name)
 		}
 	}

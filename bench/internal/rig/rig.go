@@ -31,9 +31,9 @@ func (u *Undo) Run() error {
 }
 
 // CompileC writes src to dir/name.c and builds dir/name with the first C
-// compiler found (cc, gcc, clang) at -O2. It returns the program's path
-// and the compiler, described for a report.
-func CompileC(dir, name string, src []byte) (prog, compiler string, err error) {
+// compiler found (cc, gcc, clang) at -O2, linked with libs ("-lseccomp").
+// It returns the program's path and the compiler, described for a report.
+func CompileC(dir, name string, src []byte, libs ...string) (prog, compiler string, err error) {
 	file := filepath.Join(dir, name+".c")
 	if err := os.WriteFile(file, src, 0o644); err != nil {
 		return "", "", err
@@ -44,7 +44,8 @@ func CompileC(dir, name string, src []byte) (prog, compiler string, err error) {
 			continue
 		}
 		prog = filepath.Join(dir, name)
-		if out, err := exec.Command(path, "-O2", "-Wall", "-o", prog, file).CombinedOutput(); err != nil {
+		args := append([]string{"-O2", "-Wall", "-o", prog, file}, libs...)
+		if out, err := exec.Command(path, args...).CombinedOutput(); err != nil {
 			return "", "", fmt.Errorf("%s -O2 %s.c: %v\n%s", cc, name, err, out)
 		}
 		v, _ := exec.Command(path, "--version").Output()

@@ -1,0 +1,8 @@
+package launch
+
+import "golang.org/x/net/bpf"
+
+// SocketAllowlist is the program every enforcing launch installs after the
+// policy's own (planNetwork), for callers that reproduce a launch's stack
+// of seccomp programs: bench/syscall measures that stack.
+func SocketAllowlist() ([]bpf.RawInstruction, error) { return socketAllowlist() }
