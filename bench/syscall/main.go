@@ -14,14 +14,16 @@
 // it installs the programs this command writes for it (raw struct
 // sock_filter arrays), checks Seccomp_filters in /proc/self/status against
 // what the variant expects and refuses to measure otherwise. The peers'
-// sandboxes start it instead. Variants run in turn, in an order that
-// rotates from round to round; every figure is the median of per-round
-// ratios to the bare run and to the floor's run of the same round, with
-// the p10–p90 of those ratios.
+// sandboxes start it instead. Every variant's loop stays running and times
+// one block of calls when asked. A round takes each call in turn and, for
+// every variant, times a block of it next to a block of the bare loop and
+// one of the floor's (the three in an order that rotates), so every
+// figure is compared with baselines measured milliseconds before or after
+// it. Every ratio is the median over the rounds of those paired ratios,
+// with their p10–p90.
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -55,19 +57,20 @@ var loopC []byte
 var dockerC []byte
 
 func main() {
-	rounds := flag.Int("rounds", 15, "rounds; each runs every variant once")
-	blocks := flag.Int("blocks", 3, "timed blocks per call in each run (their median is the run's figure)")
-	iters := flag.Float64("iters", 1, "scales the calls per block (getpid: 50,000 at 1)")
+	rounds := flag.Int("rounds", 150, "rounds; each times one block of every call in every variant, next to bare and floor blocks")
+	warmup := flag.Int("warmup", 2, "untimed rounds first")
+	iters := flag.Float64("iters", 1, "scales the calls per block (getpid: 5,000 at 1)")
 	scaling := flag.Bool("scaling", true, "also measure policies of 10 to 1000 rules")
+	fifo := flag.Bool("fifo", true, "run every loop under SCHED_FIFO (chrt -f), where allowed, so other load on the machine does not preempt a block")
 	out := flag.String("o", "bench/results/syscall.md", "write the markdown report to this file (\"\": stdout only)")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file (default: -o's name with .json)")
 	flag.Parse()
-	if *rounds < 1 || *blocks < 1 || *blocks > 64 || *iters <= 0 {
-		fmt.Fprintln(os.Stderr, "syscall: -rounds at least 1, -blocks 1 to 64, -iters above 0")
+	if *rounds < 1 || *warmup < 0 || *iters <= 0 {
+		fmt.Fprintln(os.Stderr, "syscall: -rounds at least 1, -warmup at least 0, -iters above 0")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	b := &bench{ctx: ctx, rounds: *rounds, blocks: *blocks, iters: *iters, scaling: *scaling}
+	b := &bench{ctx: ctx, rounds: *rounds, warmup: *warmup, iters: *iters, scaling: *scaling, fifo: *fifo}
 	md, res, err := b.run()
 	if cerr := b.undo.Run(); cerr != nil {
 		fmt.Fprintln(os.Stderr, "syscall: cleaning up:", cerr)
@@ -109,7 +112,10 @@ var ruleCounts = []int{10, 50, 100, 300, 1000}
 type call struct {
 	key   string // the loop's name for it
 	name  string // the report's
-	iters int    // per block, at -iters 1: about 5-15 ms on the dev VM
+	// per block, at -iters 1: about 1 ms on the dev VM, short enough that
+	// a variant's block and the baselines next to it see the same state
+	// of a shared host (whose other load moves a call's cost by 30%)
+	iters int
 	// sys are the syscalls one iteration makes, with the arguments the
 	// filter sees (descriptors and pointers as 0: no rule reads them).
 	sys []sysCall
@@ -121,18 +127,19 @@ type sysCall struct {
 }
 
 var calls = []call{
-	{"getpid", "getpid", 50000, []sysCall{{"getpid", [6]uint64{}}}},
-	{"openat", "openat+close", 5000, []sysCall{{"openat", [6]uint64{atFDCWD, 0, oRdonlyCloexec}}, {"close", [6]uint64{}}}},
-	{"read", "read 1 byte", 50000, []sysCall{{"read", [6]uint64{0, 0, 1}}}},
-	{"socket", "socket+close", 2000, []sysCall{{"socket", [6]uint64{afInet, sockStreamCloexec, 0}}, {"close", [6]uint64{}}}},
-	{"ioctl", "ioctl FIONREAD", 50000, []sysCall{{"ioctl", [6]uint64{0, fionread, 0}}}},
+	{"getpid", "getpid", 5000, []sysCall{{"getpid", [6]uint64{}}}},
+	{"openat", "openat+close", 400, []sysCall{{"openat", [6]uint64{atFDCWD, 0, oRdonlyCloexec}}, {"close", [6]uint64{}}}},
+	{"read", "read 1 byte", 4000, []sysCall{{"read", [6]uint64{0, 0, 1}}}},
+	{"socket", "socket+close", 160, []sysCall{{"socket", [6]uint64{afInet, sockStreamCloexec, 0}}, {"close", [6]uint64{}}}},
+	{"ioctl", "ioctl FIONREAD", 4000, []sysCall{{"ioctl", [6]uint64{0, fionread, 0}}}},
 }
 
 // harness are the syscalls the loop makes besides the measured ones once
-// its filters are in: reading /proc/self/status, writing its output,
-// exiting, and clock_gettime should the vDSO fall back to it. The
+// its filters are in: reading /proc/self/status and its requests, writing
+// its output, reporting its scheduling policy, exiting, and clock_gettime
+// should the vDSO fall back to it. The
 // synthetic policies allow them outright and give them no other rule.
-var harness = []string{"openat", "read", "close", "write", "exit_group", "clock_gettime"}
+var harness = []string{"openat", "read", "close", "write", "exit_group", "clock_gettime", "sched_getscheduler"}
 
 // A variant is one way of running the loop.
 type variant struct {
@@ -159,19 +166,32 @@ type variant struct {
 	layout string // "paddock" or "linear"
 	args   bool   // getpid has an argument rule
 
-	status map[string]string
-	probes map[string]string
-	ns     map[string][]float64 // per call key, one figure per round
+	status  map[string]string
+	probes  map[string]string
+	samples map[string][]sample // per call key, one per round
+	proc    *proc               // its running loop
 }
+
+// A sample is one round's block of a variant and the bare and floor blocks
+// measured right next to it, in ns per call.
+type sample struct{ ns, bare, floor float64 }
 
 // bench is one run and what it set up.
 type bench struct {
 	ctx     context.Context
 	rounds  int
-	blocks  int
+	warmup  int
 	iters   float64
 	scaling bool
+	fifo    bool
 	undo    rig.Undo
+
+	// chrt is the prefix that runs a loop under SCHED_FIFO, nil for the
+	// normal policy; sched is the policy the loops must report, and
+	// schedNote says why for the report.
+	chrt      []string
+	sched     string
+	schedNote string
 
 	machine  report.Machine
 	arch     *seccomp.Arch
@@ -206,12 +226,14 @@ func (b *bench) run() ([]byte, *report.Result, error) {
 	if b.loop, b.cc, err = rig.CompileC(b.ws, "loop", loopC); err != nil {
 		return nil, nil, err
 	}
+	b.scheduling()
 	if err := b.setup(); err != nil {
 		return nil, nil, err
 	}
 	if err := b.check(); err != nil {
 		return nil, nil, err
 	}
+	b.undo.Push(b.stopAll)
 	if err := b.measure(); err != nil {
 		return nil, nil, err
 	}
@@ -297,6 +319,13 @@ func (b *bench) setup() error {
 	if err != nil {
 		return err
 	}
+	// Diagnostic: the same stack without the separate socket allowlist,
+	// to show what each program of a stack costs (the default policy
+	// already restricts socket() as the allowlist does).
+	stack2 := &variant{key: "stack2", name: "launch stack without the socket allowlist (diagnostic)", calls: calls,
+		filters: stack.filters[:len(stack.filters)-2], progs: stack.progs[:len(stack.progs)-1],
+		expect: []string{"-e", strconv.Itoa(len(stack.progs) - 1)},
+		what:   "the launch's stack less its last program (the socket allowlist): what merging the allowlist into the policy's program would leave"}
 	docker, err := b.dockerVariant()
 	if err != nil {
 		return err
@@ -319,7 +348,7 @@ func (b *bench) setup() error {
 	} else {
 		firejail.wrap = []string{path, "--quiet", "--profile=default"}
 	}
-	b.variants = []*variant{bare, floor, paddock, stack, lin, docker, agentctl, bwrap, firejail}
+	b.variants = []*variant{bare, floor, paddock, stack, stack2, lin, docker, agentctl, bwrap, firejail}
 	if b.scaling {
 		if err := b.scalingVariants(); err != nil {
 			return err
@@ -528,72 +557,65 @@ func (b *bench) nr(name string) uint32 {
 	return n
 }
 
+// scheduling decides the policy every loop runs under: SCHED_FIFO at a
+// low real-time priority when this process may set it (root, or an
+// RLIMIT_RTPRIO), so that the rest of a shared machine's load cannot
+// preempt a block; the normal policy otherwise. Real-time priority changes
+// no syscall's cost, only who else may run on the CPU meanwhile. A loop
+// serves one block at a time and then waits, and the kernel's real-time
+// throttling (95% of each second by default) bounds it regardless.
+func (b *bench) scheduling() {
+	b.sched, b.schedNote = "OTHER", "the normal policy (SCHED_OTHER): -fifo=false"
+	if !b.fifo {
+		return
+	}
+	path, err := exec.LookPath("chrt")
+	if err != nil {
+		b.schedNote = "the normal policy (SCHED_OTHER): chrt (util-linux) is not installed"
+		return
+	}
+	prefix := []string{path, "-f", "10"}
+	if out, err := exec.Command(path, "-f", "10", "true").CombinedOutput(); err != nil {
+		b.schedNote = "the normal policy (SCHED_OTHER): this user may not use SCHED_FIFO (" + firstLine(string(out)) + "), so blocks may be preempted by other load"
+		return
+	}
+	b.chrt, b.sched = prefix, "FIFO"
+	b.schedNote = "SCHED_FIFO at priority 10 (`chrt -f 10`, inherited through the sandboxes: every loop reported it), so other load on the machine cannot preempt a block"
+}
+
 // argv is the loop's command line for v.
-func (b *bench) argv(v *variant, probe bool, iters float64, blocks int) []string {
-	argv := append(slices.Clone(v.wrap), b.loop)
+func (b *bench) argv(v *variant) []string {
+	argv := append(slices.Clone(b.chrt), v.wrap...)
+	argv = append(argv, b.loop)
 	argv = append(argv, v.filters...)
 	argv = append(argv, v.expect...)
-	argv = append(argv, "-b", strconv.Itoa(blocks))
-	if probe {
-		which := "all"
-		if v.rules > 0 {
-			which = "getpid_arg1" // the synthetic policies allow no fork
-		}
-		argv = append(argv, "-p", which)
+	probes := "all"
+	if v.rules > 0 {
+		probes = "getpid_arg1" // the synthetic policies allow no fork
 	}
+	argv = append(argv, "-p", probes)
 	for _, c := range v.calls {
-		argv = append(argv, fmt.Sprintf("%s=%d", c.key, max(1, int(float64(c.iters)*iters))))
+		argv = append(argv, fmt.Sprintf("%s=%d", c.key, b.itersOf(c)))
 	}
 	return argv
 }
 
-// exec runs the loop for v once and parses what it prints.
-func (b *bench) exec(v *variant, probe bool, iters float64, blocks int) (*runOut, error) {
-	if b.ctx.Err() != nil {
-		return nil, errors.New("interrupted")
-	}
-	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Minute)
-	defer cancel()
-	argv := b.argv(v, probe, iters, blocks)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = v.dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s: %v: %s%s", v.name, err, strings.TrimSpace(stderr.String()), tailOf(stdout.String()))
-	}
-	r, err := parseOutput(stdout.String())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", v.name, err)
-	}
-	for _, c := range v.calls {
-		if len(r.ns[c.key]) != blocks {
-			return nil, fmt.Errorf("%s: %d figures for %s, want %d", v.name, len(r.ns[c.key]), c.key, blocks)
-		}
-	}
-	return r, nil
-}
+func (b *bench) itersOf(c call) int { return max(1, int(float64(c.iters)*b.iters)) }
 
-func tailOf(s string) string {
-	if s = strings.TrimSpace(s); s == "" {
-		return ""
-	}
-	return " (stdout: " + s + ")"
-}
-
-// check runs every variant once with the probes and a few calls: its
-// filters load and count as expected (the loop itself refuses to go on
-// otherwise), and where this command knows the programs, the kernel
-// answers the probes as the interpreter predicts, which shows the programs
-// in force are the ones written. A peer that cannot run here is skipped
-// with the reason; a variant of Paddock's own that fails stops the run.
+// check starts every variant's loop and checks what it printed before
+// "ready": its filters loaded and counted as expected (the loop itself
+// refuses to go on otherwise), and where this command knows the programs,
+// the kernel answered the probes as the interpreter predicts, which shows
+// the programs in force are the ones written. A peer that cannot run here
+// is skipped with the reason; a variant of Paddock's own that fails stops
+// the run.
 func (b *bench) check() error {
 	var bare map[string]string
 	for _, v := range b.variants {
 		if v.skip != "" {
 			continue
 		}
-		r, err := b.exec(v, true, 0.01, 1)
+		p, err := b.start(v)
 		if err != nil {
 			if len(v.wrap) > 0 && v.key != "agentctl" {
 				v.skip = "cannot run here: " + firstLine(err.Error())
@@ -601,54 +623,86 @@ func (b *bench) check() error {
 			}
 			return err
 		}
-		v.status, v.probes = r.status, r.probes
+		v.proc = p
+		if got := v.status["Sched"]; got != b.sched {
+			return fmt.Errorf("%s: the loop runs under %s scheduling, the others under %s: the comparison would not be fair", v.name, got, b.sched)
+		}
 		if v.key == "bare" {
-			bare = r.probes
+			bare = v.probes
 		}
 		if v.progs == nil {
 			continue
 		}
-		for _, p := range probeCases {
-			got, ok := v.probes[p.name]
+		for _, pc := range probeCases {
+			got, ok := v.probes[pc.name]
 			if !ok {
 				continue // not run for this variant
 			}
-			want := predict(b.arch, v.progs, p, bare[p.name])
+			want := predict(b.arch, v.progs, pc, bare[pc.name])
 			if got != want {
-				return fmt.Errorf("%s: probe %s answered %s; its programs say %s", v.name, p.name, got, want)
+				return fmt.Errorf("%s: probe %s answered %s; its programs say %s", v.name, pc.name, got, want)
 			}
 		}
 	}
 	return nil
 }
 
-// measure runs warm-up and timed rounds.
+// measure runs the warm-up and timed rounds. A round takes each call in
+// turn and, for every variant that measures it (in an order that rotates
+// from round to round and call to call), times one block of it between
+// blocks of the bare loop and of the floor's, the three in an order that
+// rotates too.
 func (b *bench) measure() error {
 	var live []*variant
 	for _, v := range b.variants {
 		if v.skip == "" {
 			live = append(live, v)
-			v.ns = map[string][]float64{}
+			v.samples = map[string][]sample{}
 		}
 	}
-	fmt.Fprintf(os.Stderr, "syscall: one warm-up and %d timed rounds of %d variants\n", b.rounds, len(live))
-	for round := -1; round < b.rounds; round++ {
-		start := time.Now()
-		for k := range live {
-			v := live[(k+max(round, 0))%len(live)]
-			r, err := b.exec(v, false, b.iters, b.blocks)
-			if err != nil {
-				return fmt.Errorf("round %d: %w", round+1, err)
+	bare, floor := b.find("bare"), b.find("floor")
+	fmt.Fprintf(os.Stderr, "syscall: %d warm-up and %d timed rounds over %d variants\n", b.warmup, b.rounds, len(live))
+	start := time.Now()
+	for round := -b.warmup; round < b.rounds; round++ {
+		r := max(round, 0)
+		for ci, c := range calls {
+			var vs []*variant
+			for _, v := range live {
+				if slices.ContainsFunc(v.calls, func(x call) bool { return x.key == c.key }) {
+					vs = append(vs, v)
+				}
 			}
-			if round < 0 {
-				continue
-			}
-			for _, c := range v.calls {
-				v.ns[c.key] = append(v.ns[c.key], report.Quantile(r.ns[c.key], 0.5))
+			for k := range vs {
+				v := vs[(k+ci+r)%len(vs)]
+				seq := []*variant{v}
+				if v != bare {
+					seq = append(seq, bare)
+				}
+				if v != floor {
+					seq = append(seq, floor)
+				}
+				got := map[*variant]float64{}
+				for j := range seq {
+					x := seq[(j+r+k)%len(seq)]
+					idx := slices.IndexFunc(x.calls, func(y call) bool { return y.key == c.key })
+					ns, err := x.proc.block(b.ctx, idx, round < 0)
+					if err != nil {
+						return fmt.Errorf("%s, round %d: %w", x.name, round+1, err)
+					}
+					got[x] = ns
+				}
+				if round >= 0 {
+					v.samples[c.key] = append(v.samples[c.key], sample{ns: got[v], bare: got[bare], floor: got[floor]})
+				}
 			}
 		}
-		if round >= 0 {
-			fmt.Fprintf(os.Stderr, "syscall: round %d/%d (%.1fs)\n", round+1, b.rounds, time.Since(start).Seconds())
+		if done := round + 1; done > 0 && (done%20 == 0 || done == b.rounds) {
+			fmt.Fprintf(os.Stderr, "syscall: round %d/%d (%.0fs)\n", done, b.rounds, time.Since(start).Seconds())
+		}
+	}
+	for _, v := range live {
+		if err := v.proc.stop(); err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
 		}
 	}
 	return nil

@@ -10,30 +10,34 @@ import (
 	"github.com/paddock-sh/paddock/bench/internal/report"
 )
 
-// figures are one variant's results for one call: its median ns and its
-// per-round ratios to bare and to the floor.
+// figures are one variant's results for one call: its median ns and the
+// median and spread of its ratios to the bare and floor blocks measured
+// next to it.
 type figures struct {
 	ns              report.Stat
 	toBare, toFloor report.Stat
 }
 
-// stats computes v's figures for call c against the bare and floor runs of
-// the same rounds.
+// stats computes v's figures for call c.
 func (b *bench) stats(v *variant, c string) (figures, error) {
-	var f figures
-	f.ns = report.Summarize(v.ns[c])
-	var err error
-	if bare := b.find("bare"); bare != nil && len(bare.ns[c]) > 0 {
-		if f.toBare, err = report.PairedRatio(v.ns[c], bare.ns[c]); err != nil {
-			return f, fmt.Errorf("%s, %s: %w", v.name, c, err)
-		}
+	ss := v.samples[c]
+	if len(ss) == 0 {
+		return figures{}, fmt.Errorf("%s, %s: nothing measured", v.name, c)
 	}
-	if floor := b.find("floor"); floor != nil && len(floor.ns[c]) > 0 {
-		if f.toFloor, err = report.PairedRatio(v.ns[c], floor.ns[c]); err != nil {
-			return f, fmt.Errorf("%s, %s: %w", v.name, c, err)
-		}
+	return figuresOf(ss), nil
+}
+
+// figuresOf summarizes samples: the ratios are taken sample by sample,
+// each against the baselines measured next to it.
+func figuresOf(ss []sample) figures {
+	ns, bare, floor := make([]float64, len(ss)), make([]float64, len(ss)), make([]float64, len(ss))
+	for i, s := range ss {
+		ns[i], bare[i], floor[i] = s.ns, s.bare, s.floor
 	}
-	return f, nil
+	// The lengths agree by construction.
+	toBare, _ := report.PairedRatio(ns, bare)
+	toFloor, _ := report.PairedRatio(ns, floor)
+	return figures{ns: report.Summarize(ns), toBare: toBare, toFloor: toFloor}
 }
 
 func ratio(s report.Stat) string {
@@ -100,9 +104,9 @@ func (b *bench) render() ([]byte, *report.Result, error) {
 	fmt.Fprintln(w)
 	var callDesc []string
 	for _, c := range calls {
-		callDesc = append(callDesc, fmt.Sprintf("%s (%d per block)", c.name, max(1, int(float64(c.iters)*b.iters))))
+		callDesc = append(callDesc, fmt.Sprintf("%s (%d per block)", c.name, b.itersOf(c)))
 	}
-	fmt.Fprintf(w, "A C program (bench/syscall/csrc/loop.c, compiled at run time) times blocks of calls with CLOCK_MONOTONIC and prints nanoseconds per iteration: %s. "+
+	fmt.Fprintf(w, "A C program (bench/syscall/csrc/loop.c, compiled at run time) times blocks of calls with CLOCK_MONOTONIC and reports nanoseconds per iteration: %s. "+
 		"getpid goes through syscall(2) with every argument 0; openat opens /etc/passwd; read reads /dev/zero; socket makes an AF_INET stream socket; "+
 		"ioctl asks a pipe for FIONREAD. openat+close and socket+close are two syscalls per iteration. "+
 		"Every variant runs this same binary. Where the variant is a filter, the loop installs it itself, after no_new_privs, from the raw struct sock_filter "+
@@ -116,12 +120,16 @@ func (b *bench) render() ([]byte, *report.Result, error) {
 			live++
 		}
 	}
-	fmt.Fprintf(w, "Each of %d rounds (after one untimed round) runs all %d variants once, in an order that rotates from round to round; a run times %d blocks per call "+
-		"after one untimed block, calls in a rotating order, and its figure per call is the median of its blocks. "+
-		"Every ratio is the median of the per-round ratios to the bare run (no filter) or the floor's run (one-instruction `ret ALLOW` filter) of the same round, "+
-		"with the p10–p90 of those ratios; absolute times are medians over the rounds. "+
-		"The host is shared with other work and its load drifts (load average before the run: %s); drift moves the runs of one round alike, so the paired ratios are the figures to compare.\n\n",
-		b.rounds, live, b.blocks, b.machine.Load)
+	fmt.Fprintf(w, "All %d variants' loops run side by side, each waiting on its stdin, and time one block when asked. "+
+		"Each of %d rounds (after %d untimed ones) takes the calls in turn and, for every variant that measures the call (in an order that rotates from round to round and call to call), "+
+		"times one block of it right next to a block of the bare loop and one of the floor's loop, the three in an order that rotates too: "+
+		"every figure is compared with baselines measured milliseconds before or after it. "+
+		"A ratio is the median over the rounds of the variant's block over the adjacent bare block (× bare) or the adjacent floor block (× floor, the one-instruction `ret ALLOW` filter), "+
+		"with the p10–p90 of those per-round ratios; absolute times are medians over the rounds. "+
+		"The loops run under %s. "+
+		"The host is shared with other work and its load drifts (load average before the run: %s); "+
+		"drift moves blocks milliseconds apart alike, so the paired ratios are the figures to compare.\n\n",
+		live, b.rounds, b.warmup, b.schedNote, b.machine.Load)
 	fmt.Fprintln(w, "The path column says what the kernel does for the call under that filter, worked out from the installed program: "+
 		"`cached` when the kernel's seccomp action cache (5.11+) proves the syscall allowed whatever its arguments and skips the filter "+
 		"(compiler/seccomp's ConstAllow emulates the kernel's check), else the number of BPF instructions the filter runs for it (compiler/seccomp's interpreter, with the call's arguments).")
@@ -250,7 +258,8 @@ func (b *bench) render() ([]byte, *report.Result, error) {
 
 	fmt.Fprintln(w, "## Commands")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "LOOP is the compiled loop, FILE a program this benchmark wrote; the loop's arguments after them are the same for every variant.")
+	fmt.Fprintln(w, "LOOP is the compiled loop, FILE a program this benchmark wrote; the loop's arguments after them are the same for every variant. "+
+		"Each loop then reads its requests (`b K`: time a block of its K-th call) on stdin.")
 	fmt.Fprintln(w)
 	for _, v := range b.mainVariants() {
 		if v.skip != "" {
@@ -259,7 +268,7 @@ func (b *bench) render() ([]byte, *report.Result, error) {
 		fmt.Fprintf(w, "- %s: `%s`\n", v.name, b.shown(v))
 	}
 	if b.scaling {
-		fmt.Fprintln(w, "- scaling variants: `LOOP -f FILE -e 1 -b N getpid=N`, FILE one of the synthetic programs")
+		fmt.Fprintf(w, "- scaling variants: `LOOP -f FILE -e 1 -p getpid_arg1 getpid=%d`, FILE one of the synthetic programs\n", b.itersOf(calls[0]))
 	}
 	fmt.Fprintln(w)
 	return buf.Bytes(), res, nil
@@ -279,9 +288,12 @@ func socketAlternatives(notes []string) string {
 // shown is v's command line for the report, with the temporary paths
 // replaced.
 func (b *bench) shown(v *variant) string {
-	argv := b.argv(v, false, b.iters, b.blocks)
+	argv := b.argv(v)
 	s := strings.Join(argv, " ")
 	s = strings.ReplaceAll(s, b.loop, "LOOP")
+	if len(b.chrt) > 0 {
+		s = strings.Replace(s, b.chrt[0], "chrt", 1)
+	}
 	for _, p := range v.filters {
 		if strings.HasSuffix(p, ".bpf") {
 			s = strings.ReplaceAll(s, p, "FILE")
@@ -353,7 +365,10 @@ func (b *bench) renderTargets(w *bytes.Buffer, res *report.Result) error {
 	fmt.Fprintln(w, "## Targets")
 	fmt.Fprintln(w)
 	floor, bare, paddock := b.find("floor"), b.find("bare"), b.find("paddock")
-	med := func(v *variant, c string) float64 { return report.Quantile(v.ns[c], 0.5) }
+	med := func(v *variant, c string) float64 {
+		f, _ := b.stats(v, c)
+		return f.ns.Median
+	}
 	for _, c := range calls[:3] { // the calls the default policy has no argument rule for
 		f, err := b.stats(paddock, c.key)
 		if err != nil {

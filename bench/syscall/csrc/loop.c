@@ -2,26 +2,29 @@
 // programs named on its command line (raw struct sock_filter arrays, in
 // order), checks in /proc/self/status that the kernel holds as many filters
 // as the variant expects, then times blocks of system calls with
-// CLOCK_MONOTONIC and prints nanoseconds per call. Every variant of the
-// benchmark runs this same binary; only its filters, or the sandbox it is
-// started in, differ.
+// CLOCK_MONOTONIC when told to. Every variant of the benchmark runs this
+// same binary; only its filters, or the sandbox it is started in, differ.
 //
-// usage: loop [-f FILE | -F FILE]... [-e N | -m N] [-b BLOCKS] [-p PROBES] [CALL=ITERS]...
+// usage: loop [-f FILE | -F FILE]... [-e N | -m N] [-p PROBES] CALL=ITERS...
 //   -f FILE  install FILE's program (flags: TSYNC)
 //   -F FILE  install FILE's program with SECCOMP_FILTER_FLAG_LOG too
 //   -e N     exit 3 unless Seccomp_filters is exactly N after the installs
 //   -m N     exit 3 unless it is at least N
-//   -b N     timed blocks per call (default 3), after one untimed block each
-//   -p LIST  also print the outcome of the probes (calls policies refuse)
-//            named in LIST, comma-separated, or "all"
+//   -p LIST  print the outcome of the probes (calls policies refuse) named
+//            in LIST, comma-separated, or "all"
 //   CALL     getpid, openat, read, socket or ioctl; ITERS calls per block
 //
-// Output, one line each: "status FIELD=VALUE...", "probe NAME RESULT",
-// "ns CALL NS NS ..." (one figure per timed block). Everything the timed
-// loops need is opened before the filters are installed, and the output is
-// written with write(2) from a static buffer, so a narrow synthetic policy
-// only has to allow openat, read, close, write, exit_group and the calls
-// measured.
+// It prints "status FIELD=VALUE...", a "probe NAME RESULT" line per probe
+// and "ready", then serves its stdin line by line: "b K" times one block
+// of the K-th call of its command line and prints "ns CALL NS" (ns per
+// call); "w K" runs one untimed block and prints "ok"; end of input exits.
+// So the benchmark keeps every variant's loop running and asks them for a
+// block each in turn, and blocks that are compared run milliseconds apart.
+//
+// Everything the timed loops need is opened before the filters are
+// installed, and the output is written with write(2) from a static buffer,
+// so a narrow synthetic policy only has to allow openat, read, close,
+// write, sched_getscheduler, exit_group and the calls measured.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +46,6 @@
 
 #define MAX_FILTERS 8
 #define MAX_CALLS 8
-#define MAX_BLOCKS 64
 
 static char out[16384];
 static size_t outlen;
@@ -138,7 +140,10 @@ static int status(void) {
 			break;
 		}
 	}
-	emit("\n");
+	// The scheduling policy the loop runs under: bench/syscall runs every
+	// variant under the same one (SCHED_FIFO where it may) and checks it.
+	int policy = sched_getscheduler(0);
+	emit(" Sched=%s\n", policy == SCHED_FIFO ? "FIFO" : policy == SCHED_OTHER ? "OTHER" : "other");
 	return filters;
 }
 
@@ -253,9 +258,33 @@ static void probes(void) {
 	}
 }
 
+// readline reads one line of stdin into buf (without its newline); it
+// returns 0 at the end of input.
+static int readline(char *buf, size_t size) {
+	static char in[256];
+	static size_t have, pos;
+	size_t n = 0;
+	for (;;) {
+		if (pos == have) {
+			ssize_t r = read(0, in, sizeof in);
+			if (r <= 0)
+				return 0;
+			have = (size_t)r;
+			pos = 0;
+		}
+		char c = in[pos++];
+		if (c == '\n')
+			break;
+		if (n + 1 < size)
+			buf[n++] = c;
+	}
+	buf[n] = 0;
+	return 1;
+}
+
 int main(int argc, char **argv) {
 	struct filter filters[MAX_FILTERS];
-	int nfilters = 0, expect = -1, at_least = -1, blocks = 3;
+	int nfilters = 0, expect = -1, at_least = -1;
 	struct {
 		int call;
 		long iters;
@@ -273,10 +302,6 @@ int main(int argc, char **argv) {
 			expect = atoi(argv[++i]);
 		} else if (!strcmp(a, "-m") && i + 1 < argc) {
 			at_least = atoi(argv[++i]);
-		} else if (!strcmp(a, "-b") && i + 1 < argc) {
-			blocks = atoi(argv[++i]);
-			if (blocks < 1 || blocks > MAX_BLOCKS)
-				die("loop: -b wants 1 to %d\n", MAX_BLOCKS);
 		} else if (!strcmp(a, "-p") && i + 1 < argc) {
 			probe_list = argv[++i];
 		} else if (strchr(a, '=') && ntodo < MAX_CALLS) {
@@ -291,7 +316,7 @@ int main(int argc, char **argv) {
 			todo[ntodo].call = found;
 			todo[ntodo++].iters = iters;
 		} else {
-			die("usage: loop [-f FILE | -F FILE]... [-e N | -m N] [-b BLOCKS] [-p PROBES] [CALL=ITERS]...\n");
+			die("usage: loop [-f FILE | -F FILE]... [-e N | -m N] [-p PROBES] CALL=ITERS...\n");
 		}
 	}
 
@@ -316,25 +341,23 @@ int main(int argc, char **argv) {
 	}
 	if (probe_list)
 		probes();
-
-	static double ns[MAX_CALLS][MAX_BLOCKS];
-	for (int b = -1; b < blocks; b++) {
-		// Rotate the order of the calls from block to block.
-		for (int k = 0; k < ntodo; k++) {
-			int t = (k + (b < 0 ? 0 : b)) % ntodo;
-			double start = now_ns();
-			calls[todo[t].call].run(todo[t].iters);
-			double took = now_ns() - start;
-			if (b >= 0)
-				ns[t][b] = took / (double)todo[t].iters;
-		}
-	}
-	for (int t = 0; t < ntodo; t++) {
-		emit("ns %s", calls[todo[t].call].name);
-		for (int b = 0; b < blocks; b++)
-			emit(" %.2f", ns[t][b]);
-		emit("\n");
-	}
+	emit("ready\n");
 	flush();
+
+	char line[64];
+	while (readline(line, sizeof line)) {
+		char cmd = line[0];
+		int k = atoi(line + 1);
+		if ((cmd != 'b' && cmd != 'w') || line[1] != ' ' || k < 0 || k >= ntodo)
+			die("loop: bad request \"%s\"\n", line);
+		double start = now_ns();
+		calls[todo[k].call].run(todo[k].iters);
+		double took = now_ns() - start;
+		if (cmd == 'b')
+			emit("ns %s %.3f\n", calls[todo[k].call].name, took / (double)todo[k].iters);
+		else
+			emit("ok\n");
+		flush();
+	}
 	return 0;
 }
