@@ -110,8 +110,8 @@ var ruleCounts = []int{10, 50, 100, 300, 1000}
 
 // A call is one of the loop's timed operations.
 type call struct {
-	key   string // the loop's name for it
-	name  string // the report's
+	key  string // the loop's name for it
+	name string // the report's
 	// per block, at -iters 1: about 1 ms on the dev VM, short enough that
 	// a variant's block and the baselines next to it see the same state
 	// of a shared host (whose other load moves a call's cost by 30%)
