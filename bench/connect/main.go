@@ -69,6 +69,7 @@ func main() {
 	rounds := flag.Int("rounds", 60, "rounds; each runs every case once")
 	diag := flag.Int("diag-rounds", 20, "rounds of the diagnostic phase, run after the measurement with nothing reading the hooks' ring buffer (0: none)")
 	out := flag.String("o", "bench/results/connect.md", "write the markdown report to this file (\"\": stdout only)")
+	jsonOut := flag.String("json", "", "write the results as JSON to this file, for bench/report (default: -o's name with .json)")
 	flag.Parse()
 	if *n < 1 || *warmup < 0 || *rounds < 1 || *diag < 0 {
 		fmt.Fprintln(os.Stderr, "connect: -n and -rounds must be at least 1, -warmup and -diag-rounds at least 0")
@@ -79,7 +80,7 @@ func main() {
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	b := &bench{ctx: ctx, n: *n, warmup: *warmup, rounds: *rounds, diagRounds: *diag}
+	b := &bench{ctx: ctx, n: *n, warmup: *warmup, rounds: *rounds, diagRounds: *diag, machine: report.ThisMachine()}
 	rep, err := b.run()
 	if cerr := b.cleanup(); cerr != nil {
 		fmt.Fprintln(os.Stderr, "connect: cleaning up:", cerr)
@@ -93,6 +94,12 @@ func main() {
 		os.Exit(1)
 	}
 	if err := report.Write(*out, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "connect:", err)
+		os.Exit(1)
+	}
+	res := b.result()
+	res.Markdown = report.MarkdownName(*out)
+	if err := report.WriteJSON(report.JSONName(*jsonOut, *out), res); err != nil {
 		fmt.Fprintln(os.Stderr, "connect:", err)
 		os.Exit(1)
 	}
@@ -116,6 +123,7 @@ type bench struct {
 	lostBefore, lostLast uint64
 	lostDiag             uint64 // events dropped in the diagnostic phase
 	load                 string
+	machine              report.Machine
 }
 
 // kase is one of the three cases and what was measured for it.
@@ -586,4 +594,35 @@ func (b *bench) render() []byte {
 		"the added ns column is the median of the per-round differences from (a).")
 	fmt.Fprintln(w, "- At the end the benchmark detached the hooks, removed their pins and its cgroups, and stopped the listeners.")
 	return buf.Bytes()
+}
+
+// result is the report in machine-readable form, for bench/report.
+func (b *bench) result() *report.Result {
+	m := b.machine
+	m.Load = b.load
+	res := &report.Result{Bench: "connect", Title: "connect(): what Paddock's cgroup hooks cost", Command: report.Command("connect"),
+		Date: time.Now().UTC(), Machine: m, Tools: map[string]string{"cc": b.cc}}
+	a := b.cases[0]
+	table := report.Table{Caption: "ns per socket + setsockopt + connect + close iteration; ratios paired with (a) in the same round",
+		Header: []string{"case", "median ns", "× (a), median", "p10–p90", "added ns"}}
+	for i, k := range b.cases {
+		ratio, spread, added := "1", "–", "0"
+		if i > 0 {
+			s := report.Summarize(k.ratio)
+			ratio, spread, added = fmt.Sprintf("%.3f×", s.Median), fmt.Sprintf("%.3f–%.3f", s.P10, s.P90), fmt.Sprintf("%.0f", addedNS(b.cases, i))
+		}
+		table.Rows = append(table.Rows, []string{k.name, fmt.Sprintf("%.0f", report.Quantile(k.ns, 0.5)), ratio, spread, added})
+	}
+	res.Tables = append(res.Tables, table)
+	allowed := b.cases[1]
+	res.Claims = append(res.Claims, report.NewClaim(fmt.Sprintf("An allowed connect under the cgroup hooks: at most %.2f× one without", targetRatio),
+		report.Summarize(allowed.ratio), "×", "no hooks", "<=", targetRatio,
+		fmt.Sprintf("%.0f ns against %.0f ns per iteration of four syscalls and a loopback handshake; %.0f ns added", report.Quantile(allowed.ns, 0.5), report.Quantile(a.ns, 0.5), addedNS(b.cases, 1))))
+	if len(b.cases) > 2 {
+		red := b.cases[2]
+		res.Claims = append(res.Claims, report.Claim{Claim: "A connect the hooks redirect to the proxy (the stand-in proxy's own work not included)",
+			Value: report.Quantile(red.ratio, 0.5), P10: report.Quantile(red.ratio, 0.1), P90: report.Quantile(red.ratio, 0.9), Unit: "×", Of: "no hooks",
+			Detail: fmt.Sprintf("%.0f ns added", addedNS(b.cases, 2))})
+	}
+	return res
 }

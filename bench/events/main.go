@@ -89,6 +89,7 @@ func main() {
 	ratesFlag := flag.String("rates", "50000,75000,100000,150000,0", "the loads to offer in the sandbox: calls per second, comma-separated; 0 is as fast as the generator can")
 	agentdBin := flag.String("agentd", "", "measure this agentd binary instead of building one from the checkout")
 	out := flag.String("o", "bench/results/events.md", "write the markdown report to this file (\"\": stdout only)")
+	jsonOut := flag.String("json", "", "write the results as JSON to this file, for bench/report (default: -o's name with .json)")
 	flag.Parse()
 	loads, err := parseRates(*ratesFlag)
 	if err == nil && (*rounds < 1 || *dur < 100*time.Millisecond) {
@@ -103,7 +104,7 @@ func main() {
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	b := &bench{ctx: ctx, rounds: *rounds, dur: *dur, loads: loads, agentdBin: *agentdBin}
+	b := &bench{ctx: ctx, rounds: *rounds, dur: *dur, loads: loads, agentdBin: *agentdBin, machine: report.ThisMachine()}
 	rep, err := b.run()
 	if cerr := b.cleanup(); cerr != nil {
 		fmt.Fprintln(os.Stderr, "events: cleaning up:", cerr)
@@ -122,6 +123,12 @@ func main() {
 		os.Exit(1)
 	}
 	if err := report.Write(*out, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "events:", err)
+		os.Exit(1)
+	}
+	res := b.result()
+	res.Markdown = report.MarkdownName(*out)
+	if err := report.WriteJSON(report.JSONName(*jsonOut, *out), res); err != nil {
 		fmt.Fprintln(os.Stderr, "events:", err)
 		os.Exit(1)
 	}
@@ -197,6 +204,8 @@ type bench struct {
 	lost        map[string]float64 // agentd's paddock_events_lost_total
 	logged      float64            // paddock_events_logged_total
 	version     string
+
+	machine report.Machine
 }
 
 // phase is one run of the generator.
@@ -1041,4 +1050,52 @@ var memoryBound = []string{
 	"The log keeps at most 4 MiB of recent payloads in memory for subscribers, plus 40 bytes for each of at most 8,192 cached records (eventlog.Options.CacheBytes, ring.go).",
 	"A subscriber in block mode holds a queue of at most 4,096 records (the Events service's Subscribe); one that falls behind the cache reads the segments with a 64 KiB buffer. A drop-mode subscriber's queue is bounded the same way and reports its losses as gaps.",
 	"On disk the log is bounded by eventlog.Options.MaxBytes (1 GiB by default) in segments of 16 MiB: when a new segment starts, the oldest are removed.",
+}
+
+// result is the report in machine-readable form, for bench/report: the
+// target as a claim, the events reaching the subscriber at each load as a
+// plot.
+func (b *bench) result() *report.Result {
+	m := b.machine
+	m.Load = b.load
+	res := &report.Result{Bench: "events", Title: "Event pipeline: agentd from the hooks to a subscriber", Command: report.Command("events"),
+		Date: time.Now().UTC(), Machine: m, Tools: map[string]string{"cc": b.cc}}
+	plot := report.Plot{Name: "events-throughput", Title: "Events per second reaching a subscriber, by offered load", Kind: report.Bars,
+		XLabel: "load offered by the generator in the sandbox", YLabel: "events/s (median over the rounds, p10–p90)",
+		Refs: []report.Ref{{Y: targetRate, Label: fmt.Sprintf("target: %s events/s with none lost", thousands(targetRate))}}}
+	delivered := report.Series{Name: "events/s reaching the subscriber"}
+	offered := report.Series{Name: "calls/s the generator made"}
+	table := report.Table{Caption: "Medians over the rounds", Header: []string{"load", "events/s reaching the subscriber", "× calls made", "events lost, all rounds", "agentd CPU %"}}
+	for _, l := range b.loads[1:] {
+		ps := b.of(l)
+		name := "as fast as it can"
+		if l.rate != 0 {
+			name = thousands(int64(l.rate)) + "/s"
+		}
+		d := report.Summarize(values(ps, (*phase).deliveredRate))
+		delivered.Points = append(delivered.Points, report.PointOf(name, d))
+		offered.Points = append(offered.Points, report.PointOf(name, report.Summarize(values(ps, (*phase).callRate))))
+		var lost, calls int64
+		for _, p := range ps {
+			lost += p.lost
+			calls += p.calls
+		}
+		share := report.Quantile(values(ps, func(p *phase) float64 { return p.deliveredRate() / p.callRate() }), 0.5)
+		table.Rows = append(table.Rows, []string{l.String(), thousands(int64(d.Median)), fmt.Sprintf("%.3f×", share),
+			fmt.Sprintf("%s of %s", thousands(lost), thousands(calls)), fmt.Sprintf("%.0f", report.Quantile(values(ps, (*phase).cpuPercent), 0.5))})
+	}
+	plot.Series = []report.Series{offered, delivered}
+	res.Plots = append(res.Plots, plot)
+	res.Tables = append(res.Tables, table)
+	best, ok := b.lossless()
+	if !ok {
+		res.Claims = append(res.Claims, report.Claim{Claim: fmt.Sprintf("Events reaching a subscriber with none lost: at least %s per second", thousands(targetRate)),
+			Unit: "events/s", Op: ">=", Target: targetRate, Detail: "every load lost events in some round"})
+		return res
+	}
+	s := report.Summarize(values(b.of(best), (*phase).deliveredRate))
+	res.Claims = append(res.Claims, report.NewClaim(fmt.Sprintf("Events reaching a subscriber with none lost: at least %s per second", thousands(targetRate)),
+		s, "events/s", "", ">=", targetRate, fmt.Sprintf("the highest load with no loss in any round: %s; agentd at %.0f%% of a CPU",
+			best, report.Quantile(values(b.of(best), (*phase).cpuPercent), 0.5))))
+	return res
 }

@@ -3,8 +3,11 @@
 // the default policy, through agentd (an ephemeral sandbox of the daemon:
 // its cgroup, hooks, proxy and stub, plus Landlock and seccomp) and
 // standalone (--agentd=never), each as root and as uid 65534, next to a
-// bare /bin/true and to bubblewrap; and the round trip of agentd's
-// Sandboxes.Create, against its Events.Info on the same connection.
+// bare /bin/true and to the peers (bubblewrap, firejail's default profile,
+// a Docker-default-like libseccomp loader); and the round trip of agentd's
+// Sandboxes.Create, against its Events.Info on the same connection. The
+// rows that need no agentd are timed again with hyperfine as a
+// cross-check.
 //
 // agentd, agentctl and paddock-shim are built from this checkout into a
 // temporary directory, and agentd runs as a process of its own with a
@@ -43,6 +46,7 @@ import (
 	"google.golang.org/grpc"
 
 	apiv1 "github.com/paddock-sh/paddock/agentd/api/v1"
+	"github.com/paddock-sh/paddock/bench/internal/peers"
 	"github.com/paddock-sh/paddock/bench/internal/report"
 	"github.com/paddock-sh/paddock/bench/internal/rig"
 	"github.com/paddock-sh/paddock/compiler/bundle"
@@ -72,6 +76,7 @@ type row struct {
 	env   []string
 	cred  *syscall.Credential // nil: as root
 	skip  string              // why the row is not measured, "" when it is
+	peer  bool                // another tool's launch: where it cannot run, the row is skipped
 	// agentd: the row runs its workload in a sandbox of the benchmark's
 	// agentd, making this many API calls as root (rootCalls) per launch.
 	agentd    bool
@@ -92,6 +97,8 @@ func main() {
 	warmup := flag.Int("warmup", 10, "untimed iterations first, to fill the page cache")
 	gap := flag.Duration("gap", 0, "idle time before every launch and the Create, the same for all")
 	out := flag.String("o", "bench/results/launch.md", "write the markdown report to this file (\"\": stdout only)")
+	jsonOut := flag.String("json", "", "write the results as JSON to this file, for bench/report (default: -o's name with .json)")
+	hfRuns := flag.Int("hyperfine-runs", 30, "runs per command of the hyperfine cross-check of the rows that need no agentd (0: none)")
 	flag.Parse()
 	if *n < 1 || *warmup < 0 || *gap < 0 {
 		fmt.Fprintln(os.Stderr, "launch: -n must be at least 1, -warmup and -gap at least 0")
@@ -102,7 +109,7 @@ func main() {
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	b := &bench{ctx: ctx, n: *n, warmup: *warmup, gap: *gap}
+	b := &bench{ctx: ctx, n: *n, warmup: *warmup, gap: *gap, hfRuns: *hfRuns, machine: report.ThisMachine()}
 	rep, err := b.run()
 	if cerr := b.cleanup(); cerr != nil {
 		fmt.Fprintln(os.Stderr, "launch: cleaning up:", cerr)
@@ -121,6 +128,12 @@ func main() {
 		os.Exit(1)
 	}
 	if err := report.Write(*out, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "launch:", err)
+		os.Exit(1)
+	}
+	res := b.result()
+	res.Markdown = report.MarkdownName(*out)
+	if err := report.WriteJSON(report.JSONName(*jsonOut, *out), res); err != nil {
 		fmt.Fprintln(os.Stderr, "launch:", err)
 		os.Exit(1)
 	}
@@ -150,6 +163,11 @@ type bench struct {
 	leftOver         uint32 // sandboxes agentd still had at the end
 	inSandbox        string // /proc/self/cgroup of a workload run through agentd
 	standaloneCgroup string // and of one run standalone
+
+	machine   report.Machine
+	hfRuns    int
+	hyperfine []hfResult // the cross-check, when run
+	hfVersion string
 }
 
 func (b *bench) onCleanup(f func() error) { b.cleanups.Push(f) }
@@ -230,6 +248,8 @@ func (b *bench) run() ([]byte, error) {
 		bwrapRow("bwrap, minimal, as root", minimalArgs(), nil, env(homeRoot), b.ws),
 		bwrapRow("bwrap, minimal, as uid 65534", minimalArgs(), asNobody, env(homeNobody), b.ws),
 		bwrapRow("bwrap, agent profile, as root", profileArgs(b.ws), nil, env(homeRoot), b.ws),
+		firejailRow(env(homeRoot)),
+		b.dockerLikeRow(tmp, env(homeRoot)),
 		agentctl("agentctl run standalone, as root", false, nil, homeRoot),
 		agentctl("agentctl run standalone, as uid 65534", false, asNobody, homeNobody),
 		agentctl("agentctl run through agentd, as root", true, nil, homeRoot),
@@ -246,7 +266,7 @@ func (b *bench) run() ([]byte, error) {
 		if err == nil {
 			continue
 		}
-		if strings.HasPrefix(r.name, "bwrap") {
+		if r.peer {
 			r.skip = "cannot run here: " + firstLine(out, err)
 			continue
 		}
@@ -268,6 +288,9 @@ func (b *bench) run() ([]byte, error) {
 		return nil, err
 	}
 	if err := b.tally(); err != nil {
+		return nil, err
+	}
+	if err := b.crossCheck(tmp); err != nil {
 		return nil, err
 	}
 	return b.render(), nil
@@ -354,13 +377,36 @@ func minimalArgs() []string {
 // The printed command says WS for the workspace, so the report does not
 // carry a random temporary path.
 func bwrapRow(name string, args []string, cred *syscall.Credential, env []string, ws string) *row {
-	r := &row{name: name, shown: strings.ReplaceAll("bwrap "+strings.Join(args, " "), ws, "WS"), cred: cred, env: env}
+	r := &row{name: name, shown: strings.ReplaceAll("bwrap "+strings.Join(args, " "), ws, "WS"), cred: cred, env: env, peer: true}
 	path, err := exec.LookPath("bwrap")
 	if err != nil {
 		r.skip = "not installed (make deps installs bubblewrap)"
 		return r
 	}
 	r.argv = append([]string{path}, args...)
+	return r
+}
+
+// firejailRow launches through firejail's default profile, as root only:
+// firejail refuses users not listed in /etc/firejail/firejail.users.
+func firejailRow(env []string) *row {
+	r := &row{name: "firejail --profile=default, as root", shown: "firejail --quiet --profile=default /bin/true", env: env, peer: true}
+	if r.argv = peers.Firejail("/bin/true"); r.argv == nil {
+		r.skip = "not installed (make deps installs firejail)"
+	}
+	return r
+}
+
+// dockerLikeRow launches through the Docker-default-like libseccomp
+// loader: the cost of building and loading a ~300-rule filter.
+func (b *bench) dockerLikeRow(tmp string, env []string) *row {
+	r := &row{name: "Docker-default-like seccomp loader, as root", shown: "docker_like -- /bin/true (bench/internal/peers)", env: env, peer: true}
+	prog, _, err := peers.BuildDockerLike(tmp)
+	if err != nil {
+		r.skip = "cannot build it (make deps installs libseccomp-dev)"
+		return r
+	}
+	r.argv = []string{prog, "--", "/bin/true"}
 	return r
 }
 
@@ -687,7 +733,7 @@ func (b *bench) render() []byte {
 	if unix.Uname(&u) == nil {
 		kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	fmt.Fprintln(w, "# Launch cost: agentctl and agentd against bare exec and bubblewrap")
+	fmt.Fprintln(w, "# Launch cost: agentctl and agentd against bare exec and the peers")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Produced by %s on %s; kernel %s, %d CPUs, as root, %s/%s.\n\n",
 		report.Command("launch"), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
@@ -796,6 +842,8 @@ func (b *bench) render() []byte {
 		}
 	}
 	fmt.Fprintf(w, "- agentctl's peak RSS under %d MiB: %s (%.1f MiB, the largest of its rows).\n\n", targetRSSMiB, report.Verdict(mib(rss) < targetRSSMiB), mib(rss))
+
+	b.renderCrossCheck(w)
 
 	fmt.Fprintln(w, "## Checks")
 	fmt.Fprintln(w)

@@ -68,6 +68,7 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "duration of the untimed warm-up and verification run of each path (whole seconds)")
 	connsFlag := flag.String("c", "1,8", "wrk connection counts, comma-separated")
 	out := flag.String("o", "bench/results/proxy.md", "write the markdown report to this file (\"\": stdout only)")
+	jsonOut := flag.String("json", "", "write the results as JSON to this file, for bench/report (default: -o's name with .json)")
 	flag.Parse()
 	conns, err := parseConns(*connsFlag)
 	if err == nil && (*rounds < 1 || *dur < time.Second || *dur%time.Second != 0 || *warmup < time.Second || *warmup%time.Second != 0) {
@@ -81,7 +82,7 @@ func main() {
 	// An interrupt stops the wrk run under way; the servers are then
 	// stopped by the cleanups like on any other return.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	b := &bench{ctx: ctx, dur: *dur, warmup: *warmup, rounds: *rounds, conns: conns}
+	b := &bench{ctx: ctx, dur: *dur, warmup: *warmup, rounds: *rounds, conns: conns, machine: report.ThisMachine()}
 	rep, err := b.run()
 	b.cleanup()
 	stop()
@@ -90,6 +91,12 @@ func main() {
 		os.Exit(1)
 	}
 	if err := report.Write(*out, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "proxy:", err)
+		os.Exit(1)
+	}
+	res := b.result()
+	res.Markdown = report.MarkdownName(*out)
+	if err := report.WriteJSON(report.JSONName(*jsonOut, *out), res); err != nil {
 		fmt.Fprintln(os.Stderr, "proxy:", err)
 		os.Exit(1)
 	}
@@ -132,6 +139,8 @@ type bench struct {
 	rss    map[string]int64
 	reqs   int64  // requests wrk completed through Paddock, all runs
 	load   string // /proc/loadavg's first three fields before the runs
+
+	machine report.Machine
 }
 
 // path is one way to reach the origin, and what was measured for it.
@@ -1059,4 +1068,87 @@ func (b *bench) render() []byte {
 			p.name, int(b.dur/time.Second), host, strings.ReplaceAll(p.target, b.origin, "ORIGIN"))
 	}
 	return buf.Bytes()
+}
+
+// result is the report in machine-readable form, for bench/report: the
+// targets as claims, throughput by path and connection count as a plot.
+func (b *bench) result() *report.Result {
+	m := b.machine
+	m.Load = b.load
+	res := &report.Result{Bench: "proxy", Title: "Egress proxy: Paddock against direct and tinyproxy", Command: report.Command("proxy"),
+		Date: time.Now().UTC(), Machine: m, Tools: map[string]string{}}
+	for _, n := range []string{"nginx", "wrk", "tinyproxy"} {
+		if v := b.versions[n]; v != "" {
+			res.Tools[n] = v
+		}
+	}
+	plot := report.Plot{Name: "proxy-throughput", Title: "Requests per second through each path, ratio to direct", Kind: report.Bars,
+		XLabel: "wrk connections", YLabel: "× direct req/s (median of per-round ratios, p10–p90)", Refs: []report.Ref{{Y: 1, Label: "direct"}}}
+	table := report.Table{Caption: "Medians over the rounds; ratios and added latency paired with the direct run of the same round",
+		Header: []string{"path", "connections", "req/s", "× direct", "p50 µs", "added p50 µs"}}
+	direct := b.paths[0]
+	for _, p := range b.paths {
+		if p.skip != "" {
+			continue
+		}
+		s := report.Series{Name: p.name}
+		for ci, conns := range b.conns {
+			c := b.cell(p, ci)
+			s.Points = append(s.Points, report.PointOf(plural(conns), report.Summarize(c.ratio)))
+			ratio, added := "1", "0"
+			if p != direct {
+				ratio = fmt.Sprintf("%.2f×", report.Quantile(c.ratio, 0.5))
+				added = fmt.Sprintf("%.0f", report.Quantile(c.added, 0.5))
+			}
+			table.Rows = append(table.Rows, []string{p.name, strconv.Itoa(conns), thousands(report.Quantile(c.rps, 0.5)), ratio,
+				fmt.Sprintf("%.0f", report.Quantile(c.p50, 0.5)), added})
+		}
+		plot.Series = append(plot.Series, s)
+	}
+	res.Plots = append(res.Plots, plot)
+	res.Tables = append(res.Tables, table)
+
+	pad := b.paths[1]
+	valid := true
+	for ci := range b.conns {
+		if c := b.cell(pad, ci); c.status != 0 || c.short != 0 {
+			valid = false
+		}
+	}
+	var tiny *path
+	if len(b.paths) > 2 && b.paths[2].skip == "" {
+		tiny = b.paths[2]
+	}
+	for ci, conns := range b.conns {
+		c := b.cell(pad, ci)
+		var target float64
+		switch conns {
+		case 1:
+			target = targetRatio1
+		case 8:
+			target = targetRatio8
+		default:
+			continue
+		}
+		detail := fmt.Sprintf("%s req/s against direct's %s", thousands(report.Quantile(c.rps, 0.5)), thousands(report.Quantile(b.cell(direct, ci).rps, 0.5)))
+		if tiny != nil {
+			detail += fmt.Sprintf("; %s: %.2f×", tiny.name, report.Quantile(b.cell(tiny, ci).ratio, 0.5))
+		}
+		if !valid {
+			detail = "void: the Paddock runs had non-2xx or short responses"
+		}
+		cl := report.NewClaim(fmt.Sprintf("Paddock's proxy, req/s at %s: at least %.1f× direct", plural(conns), target),
+			report.Summarize(c.ratio), "×", "direct", ">=", target, detail)
+		cl.Met = cl.Met && valid
+		res.Claims = append(res.Claims, cl)
+		detail = fmt.Sprintf("p50 %.0f µs against direct's %.0f µs", report.Quantile(c.p50, 0.5), report.Quantile(b.cell(direct, ci).p50, 0.5))
+		if tiny != nil {
+			detail += fmt.Sprintf("; %s adds %.0f µs", tiny.name, report.Quantile(b.cell(tiny, ci).added, 0.5))
+		}
+		cl = report.NewClaim(fmt.Sprintf("Paddock's proxy, added median latency at %s: at most %d µs", plural(conns), targetAddedP50),
+			report.Summarize(c.added), "µs", "", "<=", targetAddedP50, detail)
+		cl.Met = cl.Met && valid
+		res.Claims = append(res.Claims, cl)
+	}
+	return res
 }

@@ -44,6 +44,7 @@ import (
 
 	"github.com/paddock-sh/paddock/agentd/launch"
 	"github.com/paddock-sh/paddock/bench/internal/filters"
+	"github.com/paddock-sh/paddock/bench/internal/peers"
 	"github.com/paddock-sh/paddock/bench/internal/report"
 	"github.com/paddock-sh/paddock/bench/internal/rig"
 	"github.com/paddock-sh/paddock/compiler/policy"
@@ -52,9 +53,6 @@ import (
 
 //go:embed csrc/loop.c
 var loopC []byte
-
-//go:embed csrc/docker_like.c
-var dockerC []byte
 
 func main() {
 	rounds := flag.Int("rounds", 150, "rounds; each times one block of every call in every variant, next to bare and floor blocks")
@@ -83,7 +81,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "syscall:", err)
 		os.Exit(1)
 	}
-	res.Markdown = filepath.Base(*out)
+	res.Markdown = report.MarkdownName(*out)
 	if err := report.Write(*out, md); err != nil {
 		fmt.Fprintln(os.Stderr, "syscall:", err)
 		os.Exit(1)
@@ -343,10 +341,8 @@ func (b *bench) setup() error {
 	}
 	firejail := &variant{key: "firejail", name: "firejail --profile=default", calls: calls, expect: []string{"-m", "1"},
 		what: "firejail's default profile: its seccomp filters, caps.drop all, nonewprivs, protocol unix,inet,inet6, namespaces"}
-	if path, err := exec.LookPath("firejail"); err != nil {
+	if firejail.wrap = peers.Firejail(); firejail.wrap == nil {
 		firejail.skip = "not installed (make deps installs firejail)"
-	} else {
-		firejail.wrap = []string{path, "--quiet", "--profile=default"}
 	}
 	b.variants = []*variant{bare, floor, paddock, stack, stack2, lin, docker, agentctl, bwrap, firejail}
 	if b.scaling {
@@ -406,7 +402,7 @@ func (b *bench) stackVariant(policyProg []bpf.RawInstruction) (*variant, error) 
 // and exports its program for the loop to install like any other.
 func (b *bench) dockerVariant() (*variant, error) {
 	v := &variant{key: "docker", name: "Docker-default-like (libseccomp)", calls: calls, expect: []string{"-e", "1"}}
-	prog, _, err := rig.CompileC(b.tmp, "docker_like", dockerC, "-lseccomp")
+	prog, _, err := peers.BuildDockerLike(b.tmp)
 	if err != nil {
 		v.skip = "cannot build the libseccomp loader (make deps installs libseccomp-dev): " + firstLine(err.Error())
 		return v, nil
@@ -428,7 +424,7 @@ func (b *bench) dockerVariant() (*variant, error) {
 	b.insns["docker"] = len(insns)
 	v.filters = []string{"-f", path}
 	v.progs = [][]bpf.RawInstruction{insns}
-	v.what = fmt.Sprintf("one program built by libseccomp (bench/syscall/csrc/docker_like.c: %s), %d instructions", strings.TrimPrefix(strings.TrimSpace(string(out)), "docker_like: "), len(insns))
+	v.what = fmt.Sprintf("one program built by libseccomp (bench/internal/peers/csrc/docker_like.c: %s), %d instructions", strings.TrimPrefix(strings.TrimSpace(string(out)), "docker_like: "), len(insns))
 	return v, nil
 }
 

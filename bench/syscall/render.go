@@ -144,7 +144,7 @@ func (b *bench) render() ([]byte, *report.Result, error) {
 	for _, c := range calls {
 		overview.Header = append(overview.Header, c.name)
 	}
-	overhead := report.Plot{Name: "syscall-overhead", Title: "Per-call cost by variant, ratio to no filter", Kind: report.Bars,
+	overhead := report.Plot{Name: "syscall-overhead", Title: "Per-call cost by variant, ratio to no filter", Kind: report.Bars, Base: 1,
 		XLabel: "call", YLabel: "× bare (median of per-round ratios, p10–p90)", Refs: []report.Ref{{Y: 1, Label: "bare"}}}
 	perVariant := map[string]*report.Series{}
 	for _, c := range calls {

@@ -139,6 +139,9 @@ type Plot struct {
 	XLabel string `json:"x_label"`
 	YLabel string `json:"y_label"`
 	LogX   bool   `json:"log_x,omitempty"`
+	// Base is where bars start: 1 to show a ratio's excess over its
+	// baseline, 0 for a plain quantity.
+	Base float64 `json:"base,omitempty"`
 	// Refs are horizontal lines: 1 for a ratio's baseline, a target.
 	Refs   []Ref    `json:"refs,omitempty"`
 	Series []Series `json:"series"`
@@ -300,4 +303,13 @@ func Tools() map[string]string {
 		}
 	}
 	return out
+}
+
+// MarkdownName is a Result's Markdown for a report written to out: its
+// file name, beside the JSON; "" when the report went to stdout only.
+func MarkdownName(out string) string {
+	if out == "" {
+		return ""
+	}
+	return filepath.Base(out)
 }

@@ -1,5 +1,5 @@
 // docker_like.c: an approximation of Docker's default seccomp profile,
-// built with libseccomp, for bench/syscall to measure next to Paddock's
+// built with libseccomp, for the benchmarks to measure next to Paddock's
 // programs. Docker's profile is an allowlist: about 350 syscall names a
 // container may call, errno EPERM for everything else, plus a few rules on
 // arguments. The list below is this project's own reading of what that
@@ -7,6 +7,8 @@
 // it is not Docker's file and makes no claim to match it name for name.
 // Names libseccomp does not know for the native architecture (32-bit-only
 // calls, for instance) are skipped and counted.
+//
+// Built by bench/internal/peers for bench/syscall and bench/launch.
 //
 // usage: docker_like -o FILE         write the program (struct sock_filter[]) to FILE
 //        docker_like -- CMD ARGS...  install it (with no_new_privs) and exec CMD
