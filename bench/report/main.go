@@ -322,7 +322,8 @@ func figure(c report.Claim) string {
 	if c.P10 != 0 || c.P90 != 0 {
 		if c.P10 != c.P90 {
 			lo, hi := value(c.P10, c.Unit), value(c.P90, c.Unit)
-			s += fmt.Sprintf(" (p10–p90 %s–%s)", strings.TrimSuffix(lo, "×"), hi)
+			lo = strings.TrimSuffix(strings.TrimSuffix(lo, "×"), " "+c.Unit)
+			s += fmt.Sprintf(" (p10–p90 %s–%s)", lo, hi)
 		}
 	}
 	return s
