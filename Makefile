@@ -8,10 +8,12 @@ FUZZTIME ?= 60s
 # deps and the builds included) stays under 15 minutes on the 2-CPU dev VM
 # while every median has enough runs behind it; e.g. PROXYBENCH='-d 3s
 # -rounds 1' for a quick look. bench/syscall takes about 1.5 minutes,
-# bench/proxy about 2.5, bench/launch about 1.5, bench/connect 30 s and
-# bench/events about 2.5; the last three need root and are skipped without.
+# bench/proxy about 2.5, bench/credential about 1, bench/launch about 1.5,
+# bench/connect 30 s and bench/events about 2.5; the last three need root
+# and are skipped without.
 SYSCALLBENCH ?= -rounds 150
 PROXYBENCH   ?= -d 5s -rounds 4
+CREDENTIALBENCH ?= -d 3s -rounds 4
 CONNECTBENCH ?= -rounds 60 -diag-rounds 20
 LAUNCHBENCH  ?= -n 150
 EVENTSBENCH  ?= -rounds 4 -d 2s
@@ -50,6 +52,7 @@ bench: deps build ## install what is missing, run every benchmark, write bench/r
 	$(GO) run ./bench/syscall -o bench/results/syscall.md $(SYSCALLBENCH)
 	$(GO) run ./bench/pathlen -o bench/results/pathlen.md
 	$(GO) run ./bench/proxy -o bench/results/proxy.md $(PROXYBENCH)
+	$(GO) run ./bench/credential -o bench/results/credential.md $(CREDENTIALBENCH)
 	@if [ "$$(id -u)" -eq 0 ]; then \
 	  set -e; \
 	  echo '$(GO) run ./bench/launch -o bench/results/launch.md $(LAUNCHBENCH)'; \

@@ -25,7 +25,7 @@ import (
 )
 
 // order is the order of the sections; benchmarks not listed follow by name.
-var order = []string{"syscall", "pathlen", "launch", "connect", "proxy", "events"}
+var order = []string{"syscall", "pathlen", "launch", "connect", "proxy", "credential", "events"}
 
 func main() {
 	dir := flag.String("dir", "bench/results", "where the benchmarks wrote their JSON; the report and plots go there too")
