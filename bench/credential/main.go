@@ -258,7 +258,11 @@ func run(dur time.Duration, rounds int, out, jsonOut string) error {
 	}
 	for _, c := range []int{1, 8} {
 		tun, term := report.Quantile(added[key{"tunnel", c}], 0.5), report.Quantile(added[key{"terminate", c}], 0.5)
-		res.Claims = append(res.Claims, report.NewClaim(fmt.Sprintf("Credential injection at %d connection(s): termination's added latency at most %.0f× tunnelling's", c, targetRatio),
+		conns := "1 connection"
+		if c != 1 {
+			conns = fmt.Sprintf("%d connections", c)
+		}
+		res.Claims = append(res.Claims, report.NewClaim(fmt.Sprintf("Credential injection at %s: termination's added latency at most %.0f× tunnelling's", conns, targetRatio),
 			report.Stat{Median: term / tun}, "×", "tunnelling's", "<=", targetRatio,
 			fmt.Sprintf("termination adds %.0f µs, tunnelling %.0f µs (medians of the per-round differences from direct)", term, tun)))
 	}

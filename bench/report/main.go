@@ -272,8 +272,12 @@ func cell(s string) string {
 
 // number formats v for a reader: thousands separated from 1,000 up, three
 // significant figures below.
-func number(v float64) string {
-	switch a := math.Abs(v); {
+func number(v float64) string { return numberAt(v, v) }
+
+// numberAt formats v with the precision number would give scale, so that
+// figures printed side by side (a median and its spread) agree.
+func numberAt(v, scale float64) string {
+	switch a := math.Abs(scale); {
 	case math.IsNaN(v):
 		return "–"
 	case a >= 1000:
@@ -289,7 +293,7 @@ func number(v float64) string {
 			return "-" + b.String()
 		}
 		return b.String()
-	case a >= 100 || v == math.Trunc(v):
+	case a >= 100 || scale == math.Trunc(scale) && v == math.Trunc(v):
 		return fmt.Sprintf("%.0f", v)
 	case a >= 10:
 		return fmt.Sprintf("%.1f", v)
@@ -300,31 +304,36 @@ func number(v float64) string {
 
 // value is v with its unit: a ratio to three decimals ("1.042×"), other
 // figures by number.
-func value(v float64, unit string) string {
+func value(v float64, unit string) string { return valueAt(v, unit, v) }
+
+func valueAt(v float64, unit string, scale float64) string {
 	if unit == "×" {
-		if math.Abs(v) < 10 {
+		if math.Abs(scale) < 10 {
 			return fmt.Sprintf("%.3f×", v)
 		}
 		return fmt.Sprintf("%.1f×", v)
 	}
 	if unit == "" {
-		return number(v)
+		return numberAt(v, scale)
 	}
-	return number(v) + " " + unit
+	return numberAt(v, scale) + " " + unit
 }
 
-// figure is a claim's measured value with its spread and baseline.
+// figure is a claim's measured value with its spread and baseline, the
+// three at one precision.
 func figure(c report.Claim) string {
-	s := value(c.Value, c.Unit)
+	scale := c.Value
+	if c.P10 != c.P90 {
+		scale = max(math.Abs(c.Value), math.Abs(c.P10), math.Abs(c.P90))
+	}
+	s := valueAt(c.Value, c.Unit, scale)
 	if c.Of != "" {
 		s += " " + c.Of
 	}
-	if c.P10 != 0 || c.P90 != 0 {
-		if c.P10 != c.P90 {
-			lo, hi := value(c.P10, c.Unit), value(c.P90, c.Unit)
-			lo = strings.TrimSuffix(strings.TrimSuffix(lo, "×"), " "+c.Unit)
-			s += fmt.Sprintf(" (p10–p90 %s–%s)", lo, hi)
-		}
+	if c.P10 != c.P90 {
+		lo, hi := valueAt(c.P10, c.Unit, scale), valueAt(c.P90, c.Unit, scale)
+		lo = strings.TrimSuffix(strings.TrimSuffix(lo, "×"), " "+c.Unit)
+		s += fmt.Sprintf(" (p10–p90 %s–%s)", lo, hi)
 	}
 	return s
 }

@@ -158,4 +158,10 @@ func TestFormatting(t *testing.T) {
 	if got := figure(report.Claim{Value: 2.1, Unit: "ms"}); got != "2.10 ms" {
 		t.Errorf("a figure without spread: %q", got)
 	}
+	if got := figure(report.Claim{Value: 14.5, P10: 8.76, P90: 21.07, Unit: "×", Of: "bare"}); got != "14.5× bare (p10–p90 8.8–21.1×)" {
+		t.Errorf("a spread at the median's precision: %q", got)
+	}
+	if got := figure(report.Claim{Value: 46, P10: -7.7, P90: 87.8, Unit: "µs"}); got != "46.0 µs (p10–p90 -7.7–87.8 µs)" {
+		t.Errorf("a spread at the median's precision: %q", got)
+	}
 }
