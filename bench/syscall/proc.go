@@ -158,8 +158,12 @@ func (p *proc) kill() {
 	}
 }
 
-// stopAll kills every loop still running (after an error).
+// stopAll ends every loop still running (after an error): it closes
+// their input, so each exits and a sandbox's launcher cleans up after it
+// (agentctl removes its private temporary directory), and kills what is
+// still there 10 seconds later.
 func (b *bench) stopAll() error {
+	var running []*proc
 	for _, v := range b.variants {
 		if v.proc == nil {
 			continue
@@ -167,7 +171,16 @@ func (b *bench) stopAll() error {
 		select {
 		case <-v.proc.exited:
 		default:
-			v.proc.kill()
+			v.proc.in.Close()
+			running = append(running, v.proc)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range running {
+		select {
+		case <-p.exited:
+		case <-time.After(time.Until(deadline)):
+			p.kill()
 		}
 	}
 	return nil
