@@ -2,7 +2,8 @@
 // syscall path, next to the peers: the per-call time of getpid (through
 // syscall(2)), openat+close, a 1-byte read, socket+close and an ioctl, in C
 // loops, with no filter, with the one-instruction allow filter (the floor
-// any filter costs), with Paddock's default policy, with the same policy
+// any filter costs), with Paddock's default policy (its program alone, and
+// the stack of three programs a launch installs), with the same policy
 // assembled linearly by go-seccomp-bpf, with a Docker-default-like
 // allowlist built by libseccomp, inside `agentctl run` (the whole fence),
 // inside bubblewrap and inside firejail's default profile; and how the cost
@@ -20,7 +21,8 @@
 // one of the floor's (the three in an order that rotates), so every
 // figure is compared with baselines measured milliseconds before or after
 // it. Every ratio is the median over the rounds of those paired ratios,
-// with their p10–p90.
+// with their p10–p90. Where it may, it runs the loops under SCHED_FIFO so
+// that a shared machine's other load does not preempt a block.
 package main
 
 import (
