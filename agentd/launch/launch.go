@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/paddock-sh/paddock/agentd/events"
@@ -88,20 +89,24 @@ const (
 // Launch is a prepared launch. Run starts it; Close releases what Prepare
 // created if Run is never called.
 type Launch struct {
-	Policy     string        `json:"policy"`
-	Bundle     string        `json:"bundle"`
-	Vars       PublicVars    `json:"vars"`
-	Layers     []Layer       `json:"layers"`
-	Fence      *fence.Plan   `json:"fence"`
-	EnvNames   []string      `json:"env"` // names only: values may hold placeholders the user should not have to see
-	Rlimits    []shim.Rlimit `json:"rlimits"`
-	UserNS     bool          `json:"user_namespace"`
-	MountNS    bool          `json:"mount_namespace"`
-	NetNS      bool          `json:"network_namespace"`
-	Forwards   []Forward     `json:"forwards"`
-	Warnings   []string      `json:"warnings"`
-	opts       Options
-	spec       shim.Spec
+	Policy   string        `json:"policy"`
+	Bundle   string        `json:"bundle"`
+	Vars     PublicVars    `json:"vars"`
+	Layers   []Layer       `json:"layers"`
+	Fence    *fence.Plan   `json:"fence"`
+	EnvNames []string      `json:"env"` // names only: values may hold placeholders the user should not have to see
+	Rlimits  []shim.Rlimit `json:"rlimits"`
+	UserNS   bool          `json:"user_namespace"`
+	MountNS  bool          `json:"mount_namespace"`
+	NetNS    bool          `json:"network_namespace"`
+	Forwards []Forward     `json:"forwards"`
+	Warnings []string      `json:"warnings"`
+	opts     Options
+	spec     shim.Spec
+	// policyProg is the policy's logged seccomp program, the last of
+	// spec.Seccomp; the socket allowlist is chained onto it (nil without
+	// one).
+	policyProg []bpf.RawInstruction
 	tmp        string
 	shim       string
 	bestEffort map[string]bool
@@ -250,6 +255,7 @@ func (l *Launch) planSeccomp() error {
 		return fmt.Errorf("bundle: seccomp program for %s: %w", arch.Name, err)
 	}
 	l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(logged))
+	l.policyProg = logged
 	if quiet != nil {
 		l.spec.SeccompQuiet = append(l.spec.SeccompQuiet, shim.Pack(quiet))
 	}

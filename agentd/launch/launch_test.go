@@ -7,8 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/paddock-sh/paddock/agentd/shim"
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/policy"
+	"github.com/paddock-sh/paddock/compiler/seccomp"
+	"github.com/paddock-sh/paddock/compiler/syscalls"
 )
 
 func prepare(t *testing.T, b *bundle.Bundle) (*Launch, error) {
@@ -84,8 +89,34 @@ func TestPrepareNetworkWithoutDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if len(l.spec.Seccomp) != 2 {
-		t.Fatalf("want the policy's program and the socket allowlist, got %d programs", len(l.spec.Seccomp))
+	// One logged program: the policy's with the socket allowlist chained
+	// onto it. It decides as both would.
+	if len(l.spec.Seccomp) != 1 {
+		t.Fatalf("want the policy's program with the socket allowlist chained on, got %d programs", len(l.spec.Seccomp))
+	}
+	arch, err := seccomp.NativeArch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := l.policyProg
+	if !slices.Equal(shim.Pack(prog), l.spec.Seccomp[0]) {
+		t.Fatal("the planned program is not the chained one")
+	}
+	for _, tc := range []struct {
+		name string
+		args [6]uint64
+		want seccomp.Action
+	}{
+		{"socket", [6]uint64{unix.AF_INET, unix.SOCK_STREAM, 0}, seccomp.Allow},
+		{"socket", [6]uint64{unix.AF_PACKET, unix.SOCK_RAW, 0}, seccomp.Errno(unix.EAFNOSUPPORT)},
+		{"socket", [6]uint64{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP}, seccomp.Errno(unix.EPROTONOSUPPORT)},
+		{"getpid", [6]uint64{}, seccomp.Allow},
+	} {
+		nr, _ := syscalls.Number(arch.Name, tc.name)
+		got, _, err := seccomp.Run(prog, seccomp.Data{Nr: uint32(nr), Arch: arch.AuditArch, Args: tc.args})
+		if err != nil || got != tc.want {
+			t.Errorf("%s%v: %#x %v, want %#x", tc.name, tc.args[:3], got, err, tc.want)
+		}
 	}
 	if !l.NetNS || l.spec.Net == nil || len(l.spec.Net.Listen) < 2 || l.spec.Net.Listen[0].Addr != "127.0.0.1:3128" {
 		t.Fatalf("the sandbox needs its own network namespace with the proxy inside: %+v", l.spec.Net)

@@ -51,7 +51,18 @@ func (l *Launch) planNetwork() error {
 	if err != nil {
 		return err
 	}
-	l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(prog))
+	if l.policyProg != nil {
+		// One program, not two: for every call the kernel's cache cannot
+		// skip, each filter costs a fixed call.
+		chained, err := seccomp.Chain(l.policyProg, prog)
+		if err != nil {
+			return fmt.Errorf("seccomp: %w", err)
+		}
+		l.spec.Seccomp[len(l.spec.Seccomp)-1] = shim.Pack(chained)
+		l.policyProg = chained
+	} else {
+		l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(prog))
+	}
 	if l.opts.Daemon != nil {
 		l.planDaemonNetwork()
 		return nil

@@ -319,13 +319,6 @@ func (b *bench) setup() error {
 	if err != nil {
 		return err
 	}
-	// Diagnostic: the same stack without the separate socket allowlist,
-	// to show what each program of a stack costs (the default policy
-	// already restricts socket() as the allowlist does).
-	stack2 := &variant{key: "stack2", name: "launch stack without the socket allowlist (diagnostic)", calls: calls,
-		filters: stack.filters[:len(stack.filters)-2], progs: stack.progs[:len(stack.progs)-1],
-		expect: []string{"-e", strconv.Itoa(len(stack.progs) - 1)},
-		what:   "the launch's stack less its last program (the socket allowlist): what merging the allowlist into the policy's program would leave"}
 	docker, err := b.dockerVariant()
 	if err != nil {
 		return err
@@ -346,7 +339,7 @@ func (b *bench) setup() error {
 	if firejail.wrap = peers.Firejail(); firejail.wrap == nil {
 		firejail.skip = "not installed (make deps installs firejail)"
 	}
-	b.variants = []*variant{bare, floor, paddock, stack, stack2, lin, docker, agentctl, bwrap, firejail}
+	b.variants = []*variant{bare, floor, paddock, stack, lin, docker, agentctl, bwrap, firejail}
 	if b.scaling {
 		if err := b.scalingVariants(); err != nil {
 			return err
@@ -357,9 +350,9 @@ func (b *bench) setup() error {
 
 // stackVariant installs the default policy as a launch does, without the
 // launch's other layers: the program SplitFallbacks makes for clone3's
-// ENOSYS (not logged), the policy's program with that call split off
-// (logged), and the socket allowlist (logged), in that order, as
-// agentd/shim's installSeccomp loads them.
+// ENOSYS (not logged), then the policy's program with that call split off
+// and the socket allowlist chained onto it (logged), as agentd/launch
+// plans them and agentd/shim's installSeccomp loads them.
 func (b *bench) stackVariant(policyProg []bpf.RawInstruction) (*variant, error) {
 	logged, quiet, err := seccomp.SplitFallbacks(policyProg, b.arch)
 	if err != nil {
@@ -387,15 +380,16 @@ func (b *bench) stackVariant(policyProg []bpf.RawInstruction) (*variant, error) 
 			return nil, err
 		}
 	}
-	if err := add("stack-policy", "-F", logged); err != nil {
+	chained, err := seccomp.Chain(logged, sockets)
+	if err != nil {
 		return nil, err
 	}
-	if err := add("stack-sockets", "-F", sockets); err != nil {
+	if err := add("stack-policy", "-F", chained); err != nil {
 		return nil, err
 	}
 	v.progs = progs
 	v.expect = []string{"-e", strconv.Itoa(len(progs))}
-	v.what = fmt.Sprintf("%d programs of %s instructions, as agentd/launch plans them: clone3's ENOSYS on its own (not logged), the policy's program with that split off and the socket allowlist (both with SECCOMP_FILTER_FLAG_LOG)",
+	v.what = fmt.Sprintf("%d programs of %s instructions, as agentd/launch plans them: clone3's ENOSYS on its own (not logged), the policy's program with that split off and the socket allowlist chained onto it (SECCOMP_FILTER_FLAG_LOG)",
 		len(progs), strings.Join(sizes, ", "))
 	return v, nil
 }
@@ -466,16 +460,14 @@ func (b *bench) agentctlVariant(policyProg []bpf.RawInstruction, stack *variant)
 		if l.State == "enforced" {
 			layers = append(layers, l.Name)
 		}
-		if l.Name == "socket-allowlist" && l.State == "enforced" {
-			n++
-		}
+
 	}
 	if n != len(stack.progs) {
 		return nil, fmt.Errorf("agentctl's plan installs %d seccomp programs, the stack variant has %d: bench/syscall no longer matches the launcher", n, len(stack.progs))
 	}
 	v.expect = []string{"-e", strconv.Itoa(n)}
 	v.progs = stack.progs
-	v.what = fmt.Sprintf("`agentctl run --agentd never` with builtin:default: %d seccomp programs (the policy's, its clone3 fallback, the socket allowlist); enforced layers: %s", n, strings.Join(layers, ", "))
+	v.what = fmt.Sprintf("`agentctl run --agentd never` with builtin:default: %d seccomp programs (its clone3 fallback, and the policy's with the socket allowlist chained on); enforced layers: %s", n, strings.Join(layers, ", "))
 	return v, nil
 }
 
