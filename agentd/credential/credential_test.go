@@ -173,3 +173,16 @@ func TestCA(t *testing.T) {
 		t.Error("the bundle does not end with the CA")
 	}
 }
+
+// TestNewRefusesHeadSplitting: a header name or format from a hand-made
+// bundle cannot split the request head the secret is written into.
+func TestNewRefusesHeadSplitting(t *testing.T) {
+	for _, c := range []bundle.Credential{
+		{Name: "a", Hosts: []string{"h"}, Header: "X-Key: 1\r\nEvil", Format: "%s"},
+		{Name: "b", Hosts: []string{"h"}, Header: "X-Key", Format: "%s\r\nEvil: 1"},
+	} {
+		if _, err := New([]bundle.Credential{c}, func(bundle.Credential) ([]byte, error) { return []byte(secret), nil }); err == nil {
+			t.Errorf("%q / %q was accepted", c.Header, c.Format)
+		}
+	}
+}

@@ -54,6 +54,14 @@ func New(creds []bundle.Credential, load func(bundle.Credential) ([]byte, error)
 			return nil, err
 		}
 		b := &Binding{c: c, header: canonicalHeader(c.Header), value: strings.Replace(c.Format, "%s", string(secret), 1)}
+		// The header is written into requests as it is: a name that is not
+		// a token, or a value with a control byte, would split the head.
+		if !isToken(b.header) {
+			return nil, fmt.Errorf("credential %s: header %q is not an HTTP header name", c.Name, c.Header)
+		}
+		if strings.ContainsFunc(b.value, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, fmt.Errorf("credential %s: format %q makes a header value with a control character", c.Name, c.Format)
+		}
 		s.all = append(s.all, b)
 		for _, h := range c.Hosts {
 			s.byHost[h] = append(s.byHost[h], b)
@@ -223,4 +231,21 @@ func encodings(secret []byte) [][]byte {
 	add(base64.URLEncoding.EncodeToString(secret))
 	add(base64.RawURLEncoding.EncodeToString(secret))
 	return out
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 tchar+).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

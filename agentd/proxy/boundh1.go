@@ -134,14 +134,18 @@ func (c *conn) noteInjection(d *dest, method, path string, apply []*credential.B
 }
 
 // boundResponseFields removes the fields the policy strips and scrubs the
-// secrets from the rest.
+// secrets from the rest, and from the status line's reason phrase; a
+// field whose name holds a secret is dropped.
 func (h *httpConn) boundResponseFields() {
 	resp := &h.resp
 	creds := h.cl.Sandbox.Credentials
-	strip := creds.StripHeaders(h.dest.allow.host)
+	if v := creds.Scrub(string(resp.statusLine)); v != string(resp.statusLine) {
+		resp.statusLine = []byte(v)
+	}
+	strip := lowerAll(creds.StripHeaders(h.dest.allow.host))
 	kept := resp.fields[:0]
 	for _, f := range resp.fields {
-		if contains(lowerAll(strip), strings.ToLower(string(f.name))) {
+		if contains(strip, strings.ToLower(string(f.name))) || creds.Scrub(string(f.name)) != string(f.name) {
 			continue
 		}
 		if v := creds.Scrub(string(f.value)); v != string(f.value) {

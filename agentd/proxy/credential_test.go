@@ -87,6 +87,17 @@ func startCredOrigin(t *testing.T, ip string, useTLS bool) *credOrigin {
 			time.Sleep(20 * time.Millisecond)
 			io.WriteString(w, a[len(a)/2:])
 			return
+		case "/v1/raw":
+			// The secret in the reason phrase and in a header's name.
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			fmt.Fprintf(brw, "HTTP/1.1 200 %s\r\nX-%s: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", tok, tok)
+			brw.Flush()
+			return
 		case "/v1/redirect":
 			http.Redirect(w, r, "https://other.test/landing", http.StatusFound)
 			return
@@ -223,8 +234,11 @@ func get(t *testing.T, c *http.Client, method, u string, hdr ...string) (*http.R
 	if strings.Contains(string(b), testSecret) {
 		t.Errorf("%s %s: the secret reached the sandbox in the body: %q", method, u, b)
 	}
+	if strings.Contains(resp.Status, testSecret) {
+		t.Errorf("%s %s: the secret reached the sandbox in the status line: %q", method, u, resp.Status)
+	}
 	for k, vs := range resp.Header {
-		if strings.Contains(strings.Join(vs, ","), testSecret) {
+		if strings.Contains(k+strings.Join(vs, ","), testSecret) {
 			t.Errorf("%s %s: the secret reached the sandbox in header %s", method, u, k)
 		}
 	}
@@ -262,6 +276,11 @@ func TestCredentialInjected(t *testing.T) {
 				return e.Action == events.ActionAllow && strings.Contains(e.Reason, "credential api injected into Authorization of GET") &&
 					strings.HasPrefix(e.Rule, "credential.api") && e.Net.Host == "api.test"
 			})
+
+			// Echoed in the reason phrase or a header's name.
+			if resp, body := get(t, c, "GET", u+"/v1/raw", "Authorization", ph); resp.StatusCode != 200 || body != "ok" {
+				t.Errorf("raw echo: %d %q", resp.StatusCode, body)
+			}
 
 			// An echo split across chunks is scrubbed all the same.
 			if _, body := get(t, c, "GET", u+"/v1/split", "Authorization", ph); body != ph {

@@ -280,6 +280,10 @@ func (b *bound) modifyResponse(resp *http.Response) error {
 		return fmt.Errorf("the response is %s-encoded, which the proxy cannot check for the secret", enc)
 	}
 	for name, vs := range resp.Header {
+		if creds.Scrub(name) != name {
+			delete(resp.Header, name) // a name holding a secret
+			continue
+		}
 		for i, v := range vs {
 			vs[i] = creds.Scrub(v)
 		}
