@@ -289,11 +289,9 @@ func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundl
 	if err := secretsOutOfReach(b, owner, workspace); err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "%v", err)
 	}
-	set, err := credential.New(b.Credentials, func(c bundle.Credential) ([]byte, error) {
-		return credential.Load(c, credential.Owner{UID: owner})
-	})
+	set, err := loadCredentials(b, owner)
 	if err != nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "%v (%s)", err, credRule(b, err))
+		return nil, status.Errorf(codes.FailedPrecondition, "%v", err)
 	}
 	if r.ReversePorts, err = s.d.hub.Add(r.ID, r.dir, s.network(r), ups, egress.Creds{Set: set}); err != nil {
 		return nil, status.Errorf(codes.Internal, "network policy: %v", err)
@@ -510,9 +508,7 @@ func (s *sandboxes) adopt() (adopted []string, gone []string, err error) {
 			// A secret that cannot be read now leaves its placeholder
 			// uninjected: the sandbox keeps its network, fails closed on
 			// that credential, and the log says why.
-			set, cerr := credential.New(r.b.Credentials, func(c bundle.Credential) ([]byte, error) {
-				return credential.Load(c, credential.Owner{UID: r.Owner})
-			})
+			set, cerr := loadCredentials(r.b, r.Owner)
 			if cerr != nil {
 				s.d.logger.Error("sandbox re-adopted without its credentials", "sandbox", r.ID, "err", cerr)
 			}
@@ -768,14 +764,16 @@ func (svc *sandboxService) Attach(ctx context.Context, req *apiv1.AttachRequest)
 	return svc.s.proto(r), nil
 }
 
-// credRule names where the credential an error is about is defined.
-func credRule(b *bundle.Bundle, err error) string {
-	for _, c := range b.Credentials {
-		if strings.HasPrefix(err.Error(), "credential "+c.Name+":") {
-			return c.Rule.String()
+// loadCredentials reads the secrets of b's credentials for a sandbox of
+// owner; an error names the credential and where the policy defines it.
+func loadCredentials(b *bundle.Bundle, owner uint32) (*credential.Set, error) {
+	return credential.New(b.Credentials, func(c bundle.Credential) ([]byte, error) {
+		secret, err := credential.Load(c, credential.Owner{UID: owner})
+		if err != nil {
+			return nil, fmt.Errorf("%w (%s)", err, c.Rule)
 		}
-	}
-	return "credentials"
+		return secret, nil
+	})
 }
 
 // secretsOutOfReach refuses a policy whose filesystem rules would let the

@@ -101,13 +101,7 @@ type sandbox struct {
 	dns       []net.PacketConn
 	px        *proxy.Sandbox
 	// reserved hold the reverse listeners' ports.
-	reserved     []*os.File
-	reverseRules []reverseRule
-}
-
-type reverseRule struct {
-	port uint16
-	rule bundle.Rule
+	reserved []*os.File
 }
 
 // Start loads and attaches the hooks and starts the proxy and the stub.
@@ -315,7 +309,6 @@ func (sb *sandbox) reverse(creds Creds) (map[string]uint16, error) {
 		}
 		ports[env] = got
 		sb.px.Reverse[got] = b
-		sb.reverseRules = append(sb.reverseRules, reverseRule{port: got, rule: b.Rule()})
 	}
 	return ports, nil
 }

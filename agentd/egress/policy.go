@@ -71,8 +71,8 @@ func (sb *sandbox) policy(unixPaths map[string]bundle.Rule, pinned map[string]st
 	}
 	// A reverse listener's port goes to the proxy, whatever the policy
 	// says of loopback.
-	for _, rr := range sb.reverseRules {
-		p.Loopback[rr.port] = bpf.PortRule{Rule: rule(rr.rule), Proxy: true}
+	for port, b := range sb.px.Reverse {
+		p.Loopback[port] = bpf.PortRule{Rule: rule(b.Rule()), Proxy: true}
 	}
 	for path, r := range unixPaths {
 		if t, ok := pinned[path]; ok {

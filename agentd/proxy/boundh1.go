@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httputil"
+	"slices"
 	"strings"
 
 	"github.com/paddock-sh/paddock/agentd/credential"
@@ -91,7 +92,7 @@ func (h *httpConn) boundFields(w *bufio.Writer, path []byte) {
 	var left []string
 	for _, f := range req.fields {
 		name := string(f.name)
-		if strings.EqualFold(name, "Accept-Encoding") || slicesContainsFold(apply, name) {
+		if strings.EqualFold(name, "Accept-Encoding") || appliedTo(apply, name) {
 			continue
 		}
 		if strings.Contains(string(f.value), "paddock:cred:") {
@@ -129,7 +130,7 @@ func (c *conn) noteInjection(d *dest, method, path string, apply []*credential.B
 			why = strings.Join(skipped, "; ")
 		}
 		c.emitNote(events.ActionLog, "", fmt.Sprintf("placeholder of credential %s headed to %s https://%s%s, left as it is: %s",
-			strings.Join(uniq(left), ", "), method, authority, shortPath(path), why), d)
+			strings.Join(slices.Compact(slices.Sorted(slices.Values(left))), ", "), method, authority, shortPath(path), why), d)
 	}
 }
 
@@ -142,10 +143,11 @@ func (h *httpConn) boundResponseFields() {
 	if v := creds.Scrub(string(resp.statusLine)); v != string(resp.statusLine) {
 		resp.statusLine = []byte(v)
 	}
-	strip := lowerAll(creds.StripHeaders(h.dest.allow.host))
+	strip := creds.StripHeaders(h.dest.allow.host)
 	kept := resp.fields[:0]
 	for _, f := range resp.fields {
-		if contains(strip, strings.ToLower(string(f.name))) || creds.Scrub(string(f.name)) != string(f.name) {
+		stripped := slices.ContainsFunc(strip, func(n string) bool { return strings.EqualFold(n, string(f.name)) })
+		if stripped || creds.Scrub(string(f.name)) != string(f.name) {
 			continue
 		}
 		if v := creds.Scrub(string(f.value)); v != string(f.value) {
@@ -154,14 +156,6 @@ func (h *httpConn) boundResponseFields() {
 		kept = append(kept, f)
 	}
 	resp.fields = kept
-}
-
-func lowerAll(xs []string) []string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = strings.ToLower(x)
-	}
-	return out
 }
 
 // boundResponse writes the response head and body with every secret

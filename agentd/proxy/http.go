@@ -157,7 +157,9 @@ func (h *httpConn) handle() bool {
 	if d == nil {
 		return false
 	}
-	if !h.bound && bytes.Contains(h.head, placeholderMark) {
+	// Only a sandbox with credentials has placeholders worth a note; the
+	// scan stays off every other request's path.
+	if !h.bound && h.cl.Sandbox.Credentials != nil && bytes.Contains(h.head, placeholderMark) {
 		h.strayPlaceholder(d)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,13 +161,6 @@ func (b *bound) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	return up.c, nil
 }
 
-type ctxKey struct{}
-
-// boundReq is what ServeHTTP learnt of a request, for rewrite.
-type boundReq struct {
-	path string // escaped, without the query
-}
-
 func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	switch {
@@ -191,7 +185,7 @@ func (b *bound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.refuse(w, 400, "the request target must be a path")
 		return
 	}
-	b.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &boundReq{path: path})))
+	b.rp.ServeHTTP(w, r)
 }
 
 // authority checks that a request's authority (Host, or :authority in
@@ -231,9 +225,6 @@ func (b *bound) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Set("Accept-Encoding", "gzip")
 
 	path := pr.In.URL.EscapedPath()
-	if rq, ok := pr.In.Context().Value(ctxKey{}).(*boundReq); ok {
-		path = rq.path
-	}
 	creds := b.c.cl.Sandbox.Credentials
 	apply, skipped := creds.Match(host, pr.In.Method, path)
 	for _, cr := range apply {
@@ -245,7 +236,7 @@ func (b *bound) rewrite(pr *httputil.ProxyRequest) {
 	var left []string
 	for name, vs := range pr.Out.Header {
 		for _, v := range vs {
-			if strings.Contains(v, "paddock:cred:") && !slicesContainsFold(apply, name) {
+			if strings.Contains(v, "paddock:cred:") && !appliedTo(apply, name) {
 				left = append(left, credential.Placeholders(v)...)
 			}
 		}
@@ -352,32 +343,9 @@ func shortPath(p string) string {
 	return p
 }
 
-func slicesContainsFold(bs []*credential.Binding, header string) bool {
-	for _, b := range bs {
-		if strings.EqualFold(b.Header(), header) {
-			return true
-		}
-	}
-	return false
-}
-
-func uniq(xs []string) []string {
-	var out []string
-	for _, x := range xs {
-		if !contains(out, x) {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
+// appliedTo reports whether one of bs writes header.
+func appliedTo(bs []*credential.Binding, header string) bool {
+	return slices.ContainsFunc(bs, func(b *credential.Binding) bool { return strings.EqualFold(b.Header(), header) })
 }
 
 // prefixConn replays bytes already read from a connection before reading
