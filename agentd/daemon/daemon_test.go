@@ -92,7 +92,7 @@ func client(t testing.TB, socket string) *grpc.ClientConn {
 }
 
 func testBundle(t testing.TB) []byte {
-	b := compiled.Bundles["base"]
+	b, _ := compiled.Bundle("base")
 	if b == nil {
 		t.Fatal("no builtin base bundle")
 	}

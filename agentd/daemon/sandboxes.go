@@ -60,6 +60,9 @@ type record struct {
 	// Approved are the destinations approvals allowed for this sandbox
 	// (approvals.go); guarded by sandboxes.mu once the record is listed.
 	Approved []approvedDest `json:"approved,omitempty"`
+	// AfterSeq is the log's last sequence number before the sandbox
+	// existed: a client reads the sandbox's events from there.
+	AfterSeq uint64 `json:"after_seq"`
 
 	b     *bundle.Bundle
 	files string // why the BPF-LSM deny rules do not hold, "" when they do
@@ -259,7 +262,8 @@ func effectiveLimits(b *bundle.Bundle, req *apiv1.Limits) limits.Limits {
 func (s *sandboxes) create(owner uint32, name, workspace string, b *bundle.Bundle, data []byte, lim limits.Limits, attached bool, creator *Creator) (_ *record, err error) {
 	// r is not the named result: the undo functions below use it after an
 	// error return has set the result to nil.
-	r := &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, BundleHash: b.Checksum, Attached: attached, Creator: creator, b: b}
+	r := &record{ID: newID(), Name: name, Owner: owner, Created: time.Now().UTC(), Workspace: workspace, Limits: lim, BundleHash: b.Checksum, Attached: attached, Creator: creator, b: b,
+		AfterSeq: s.d.pipe.log.Stats().Last}
 	if err := s.saveBundle(b.Checksum, data); err != nil {
 		return nil, status.Errorf(codes.Internal, "storing the bundle: %v", err)
 	}
@@ -620,6 +624,7 @@ func (s *sandboxes) proto(r *record) *apiv1.Sandbox {
 		Limits:    &apiv1.Limits{MemoryBytes: r.Limits.MemoryBytes, Pids: r.Limits.Pids, CpuMillis: r.Limits.CPUMillis},
 		ProxyPort: uint32(s.d.hub.ProxyPort()),
 		BaseUrls:  map[string]string{},
+		AfterSeq:  r.AfterSeq,
 		Enforced:  []apiv1.Layer{apiv1.Layer_LAYER_CGROUP_BPF, apiv1.Layer_LAYER_PROXY, apiv1.Layer_LAYER_DNS},
 	}
 	if len(r.b.Credentials) > 0 {

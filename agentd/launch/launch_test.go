@@ -28,7 +28,7 @@ func prepare(t *testing.T, b *bundle.Bundle) (*Launch, error) {
 
 func builtin(t *testing.T, name string) *bundle.Bundle {
 	t.Helper()
-	b, _, err := policy.Open("builtin:"+name, nil)
+	b, _, _, err := policy.Open("builtin:"+name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

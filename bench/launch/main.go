@@ -211,7 +211,7 @@ func (b *bench) run() ([]byte, error) {
 	if err := b.startAgentd(tmp); err != nil {
 		return nil, err
 	}
-	bdl, _, err := policy.Open("builtin:default", nil)
+	bdl, _, _, err := policy.Open("builtin:default", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -263,7 +263,7 @@ func (b *bench) setup() error {
 		return err
 	}
 
-	bdl, _, err := policy.Open("builtin:default", nil)
+	bdl, _, _, err := policy.Open("builtin:default", nil)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func TestStackAction(t *testing.T) {
 
 func defaultProgram(t *testing.T) []bpf.RawInstruction {
 	t.Helper()
-	b, _, err := policy.Open("builtin:default", nil)
+	b, _, _, err := policy.Open("builtin:default", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -375,68 +375,73 @@ func (l *loader) evalContext(given map[string]string) (*hcl.EvalContext, hcl.Dia
 
 // Open loads what a user names as a policy: builtin:NAME, a policy source
 // (.hcl or .json), or a compiled bundle (.bundle), and returns its bundle.
-// For a source, res carries the diagnostics (also when err is nil, for
-// warnings); a source with errors returns ErrInvalid and res to print.
-func Open(arg string, vars map[string]string) (b *bundle.Bundle, res *Result, err error) {
+// data is the bundle's encoding when it came with one (a .bundle file, or a
+// builtin compiled at build time), nil when the bundle was compiled now:
+// bundle.Encode gives it then. For a source, res carries the diagnostics
+// (also when err is nil, for warnings); a source with errors returns
+// ErrInvalid and res to print.
+func Open(arg string, vars map[string]string) (b *bundle.Bundle, data []byte, res *Result, err error) {
 	if strings.HasSuffix(arg, ".bundle") {
 		data, err := os.ReadFile(arg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		b, err := bundle.Decode(data, arg)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+			return nil, nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
-		return b, nil, nil
+		return b, data, nil, nil
 	}
 	if name, ok := strings.CutPrefix(arg, policies.Prefix); ok {
-		if b := precompiled(name); b != nil && len(vars) == 0 {
-			return b, nil, nil
+		if len(vars) == 0 {
+			if b, data := precompiled(name); b != nil {
+				return b, data, nil, nil
+			}
 		}
 		res = LoadBuiltin(name, vars)
 	} else {
 		if _, err := os.Stat(arg); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		res = Load(arg, vars)
 	}
 	if res.Diags.HasErrors() || res.Policy == nil {
-		return nil, res, ErrInvalid
+		return nil, nil, res, ErrInvalid
 	}
 	b, err = Compile(res.Policy)
 	if err != nil {
-		return nil, res, fmt.Errorf("%w: %s: %w", ErrInvalid, arg, err)
+		return nil, nil, res, fmt.Errorf("%w: %s: %w", ErrInvalid, arg, err)
 	}
-	return b, res, nil
+	return b, nil, res, nil
 }
 
 // ErrInvalid marks a policy or bundle that was read but is not valid.
 var ErrInvalid = errors.New("invalid policy")
 
-// precompiled returns the build-time bundle of builtin:name if it was
-// compiled, by this compiler, from exactly the sources embedded now.
-func precompiled(name string) *bundle.Bundle {
-	b, ok := compiled.Bundles[name]
-	if !ok || b.Metadata.Compiler != CompilerVersion || b.Metadata.Catalogue != syscalls.CatalogueVersion {
-		return nil
+// precompiled returns the build-time bundle of builtin:name and its
+// encoding if it was compiled, by this compiler, from exactly the sources
+// embedded now.
+func precompiled(name string) (*bundle.Bundle, []byte) {
+	b, data := compiled.Bundle(name)
+	if b == nil || b.Metadata.Compiler != CompilerVersion || b.Metadata.Catalogue != syscalls.CatalogueVersion {
+		return nil, nil
 	}
 	all := newSourceHash()
 	for _, src := range b.Metadata.Sources {
 		n, ok := strings.CutPrefix(src.Name, policies.Prefix)
 		if !ok {
-			return nil
+			return nil, nil
 		}
-		data, err := policies.Read(n)
+		source, err := policies.Read(n)
 		if err != nil {
-			return nil
+			return nil, nil
 		}
-		all.add(src.Name, data)
+		all.add(src.Name, source)
 	}
 	if all.sum() != b.Metadata.SourceSHA256 {
-		return nil
+		return nil, nil
 	}
-	c := *b
-	return &c
+	return b, data
 }
 
 // sourceHash is Metadata.SourceSHA256: every source's name, length and

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,9 +129,39 @@ func TestAgentdRun(t *testing.T) {
 	if strings.Join(phases, ",") != "created,started,destroyed" {
 		t.Errorf("sandbox %s lifecycle: %v, want created, started, destroyed", id, phases)
 	}
-	list, err := apiv1.NewSandboxesClient(cc).List(context.Background(), &apiv1.ListSandboxesRequest{})
+	// agentctl returns once nothing of the sandbox runs; agentd removes
+	// the sandbox as agentctl exits.
+	var list *apiv1.ListSandboxesResponse
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		list, err = apiv1.NewSandboxesClient(cc).List(context.Background(), &apiv1.ListSandboxesRequest{})
+		if err != nil || len(list.Sandboxes) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(list.Sandboxes) != 0 {
 		t.Errorf("sandboxes left after the run: %v %v", list, err)
+	}
+}
+
+// TestAgentdRunLeavesNothing: a process the workload leaves behind in the
+// background (the canary) is gone by the time `agentctl run` returns,
+// through agentd as without it: agentctl destroys a sandbox that still
+// holds a process before it exits.
+func TestAgentdRunLeavesNothing(t *testing.T) {
+	s := newSandbox(t, "agentd")
+	r := s.run("/bin/sh", "-c", "sleep 60 </dev/null >/dev/null 2>&1 & echo bg=$!")
+	var pid int
+	for _, line := range strings.Split(r.out, "\n") {
+		if v, ok := strings.CutPrefix(line, "bg="); ok {
+			fmt.Sscan(v, &pid)
+		}
+	}
+	if r.code != 0 || pid <= 0 {
+		t.Fatalf("the workload did not start its background process (status %d):\n%s", r.code, r.out)
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(st), ") Z ") && strings.Contains(string(st), "(sleep)") {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("the background process %d still runs after agentctl returned: %s", pid, st)
 	}
 }
 

@@ -43,7 +43,11 @@ func TestMain(m *testing.M) {
 			_ = os.Chmod(dir, 0o755)
 			bin.dir, bin.agentctl, bin.probe = dir, filepath.Join(dir, "agentctl"), filepath.Join(dir, "escape-probe")
 			for _, b := range [][2]string{{bin.agentctl, "."}, {filepath.Join(dir, "paddock-shim"), "../../agentd/cmd/paddock-shim"}, {bin.probe, "../escape-probe"}} {
-				out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput()
+				cmd := exec.Command("go", "build", "-o", b[0], b[1])
+				if strings.HasSuffix(b[1], "/paddock-shim") {
+					cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build ships it
+				}
+				out, err := cmd.CombinedOutput()
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b[1], err, out)
 					return 1

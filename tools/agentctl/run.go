@@ -69,7 +69,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		argv = []string{"/bin/true"}
 	}
 
-	b, res, err := policy.Open(*policyArg, vars)
+	b, data, res, err := policy.Open(*policyArg, vars)
 	if res != nil {
 		policy.WriteText(stderr, policy.Flatten(res.Diags), res.Files, colorful(stderr))
 	}
@@ -103,7 +103,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "agentctl: %v\n", err)
 			return shim.ExitSetup
 		}
-		if dr, opts.Daemon, err = startDaemonRun(*sock, b, opts.Workspace); err != nil {
+		if dr, opts.Daemon, err = startDaemonRun(*sock, b, data, opts.Workspace); err != nil {
 			fmt.Fprintf(stderr, "agentctl: %v (agentctl run --agentd=never runs without it)\n", err)
 			return shim.ExitSetup
 		}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,14 +18,14 @@ import (
 	"github.com/paddock-sh/paddock/agentd/events"
 	"github.com/paddock-sh/paddock/agentd/launch"
 	"github.com/paddock-sh/paddock/compiler/bundle"
+	"github.com/paddock-sh/paddock/internal/kernfs"
 )
 
 // daemonRun is a sandbox agentd made for one `agentctl run`: ephemeral, so
 // agentd destroys it when agentctl exits, however it exits.
 type daemonRun struct {
-	cc    *grpc.ClientConn
-	sbx   *apiv1.Sandbox
-	since uint64 // the log's last sequence number before the sandbox existed
+	cc  *grpc.ClientConn
+	sbx *apiv1.Sandbox
 }
 
 // useDaemon decides between agentd and a standalone launch. A socket that
@@ -42,11 +44,14 @@ func useDaemon(mode, socket string) (bool, error) {
 	return false, fmt.Errorf("--agentd: %q is not auto, always or never", mode)
 }
 
-// startDaemonRun creates the sandbox.
-func startDaemonRun(socket string, b *bundle.Bundle, workspace string) (*daemonRun, *launch.Daemon, error) {
-	data, err := bundle.Encode(b)
-	if err != nil {
-		return nil, nil, err
+// startDaemonRun creates the sandbox; data is b's encoding, nil when it
+// has none yet.
+func startDaemonRun(socket string, b *bundle.Bundle, data []byte, workspace string) (*daemonRun, *launch.Daemon, error) {
+	if data == nil {
+		var err error
+		if data, err = bundle.Encode(b); err != nil {
+			return nil, nil, err
+		}
 	}
 	cc, err := dial(socket)
 	if err != nil {
@@ -54,11 +59,6 @@ func startDaemonRun(socket string, b *bundle.Bundle, workspace string) (*daemonR
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := apiv1.NewEventsClient(cc).Info(ctx, &apiv1.InfoRequest{})
-	if err != nil {
-		cc.Close()
-		return nil, nil, fmt.Errorf("agentd (%s): %w", socket, err)
-	}
 	sbx, err := apiv1.NewSandboxesClient(cc).Create(ctx, &apiv1.CreateSandboxRequest{
 		Policy:    &apiv1.CreateSandboxRequest_Bundle{Bundle: data},
 		Name:      "run-" + strconv.Itoa(os.Getpid()),
@@ -69,7 +69,7 @@ func startDaemonRun(socket string, b *bundle.Bundle, workspace string) (*daemonR
 		cc.Close()
 		return nil, nil, fmt.Errorf("agentd (%s): creating the sandbox: %w", socket, err)
 	}
-	dr := &daemonRun{cc: cc, sbx: sbx, since: info.GetLastSeq()}
+	dr := &daemonRun{cc: cc, sbx: sbx}
 	fileDeny := "agentd does not say it enforces them"
 	if slices.Contains(sbx.GetEnforced(), apiv1.Layer_LAYER_BPF_LSM) {
 		fileDeny = ""
@@ -102,7 +102,7 @@ func (dr *daemonRun) denials(sink events.Sink) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := apiv1.NewEventsClient(dr.cc).Subscribe(ctx, &apiv1.SubscribeRequest{
-		SinceSeq: dr.since,
+		SinceSeq: dr.sbx.GetAfterSeq(),
 		Filter:   &apiv1.Filter{SandboxIds: []string{dr.sbx.GetId()}, Actions: []apiv1.Action{apiv1.Action_ACTION_DENY, apiv1.Action_ACTION_KILL}},
 	})
 	if err != nil {
@@ -124,14 +124,38 @@ func (dr *daemonRun) denials(sink events.Sink) error {
 	}
 }
 
-// close destroys the sandbox (agentd would anyway, when agentctl exits).
+// close ends the run. A sandbox with nothing left running needs no
+// waiting for: agentd watches this process and removes the sandbox as it
+// exits. One with a process left is destroyed now, so that nothing of the
+// sandbox outlives `agentctl run`.
 func (dr *daemonRun) close() error {
+	defer dr.cc.Close()
+	if dr.emptied() {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := apiv1.NewSandboxesClient(dr.cc).Destroy(ctx, &apiv1.DestroySandboxRequest{Id: dr.sbx.GetId()})
-	dr.cc.Close()
-	if err != nil {
+	if _, err := apiv1.NewSandboxesClient(dr.cc).Destroy(ctx, &apiv1.DestroySandboxRequest{Id: dr.sbx.GetId()}); err != nil {
 		return fmt.Errorf("destroying agentd sandbox %s: %w", dr.sbx.GetId(), err)
 	}
 	return nil
+}
+
+// emptied reports whether the kernel says no process is left in the
+// sandbox's cgroup; false when it cannot tell.
+func (dr *daemonRun) emptied() bool {
+	root, err := kernfs.Cgroup2Root()
+	if err != nil {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(root, dr.sbx.GetCgroup(), "cgroup.events"))
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(data)) {
+		if strings.TrimSpace(line) == "populated 0" {
+			return true
+		}
+	}
+	return false
 }

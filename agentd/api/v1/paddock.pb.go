@@ -2311,7 +2311,10 @@ type Sandbox struct {
 	CaBundle string `protobuf:"bytes,15,opt,name=ca_bundle,json=caBundle,proto3" json:"ca_bundle,omitempty"`
 	// base_urls maps a credential's base_url_env variable to the URL of its
 	// plain-HTTP reverse listener.
-	BaseUrls      map[string]string `protobuf:"bytes,16,rep,name=base_urls,json=baseUrls,proto3" json:"base_urls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	BaseUrls map[string]string `protobuf:"bytes,16,rep,name=base_urls,json=baseUrls,proto3" json:"base_urls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// after_seq is the event log's last sequence number when the sandbox
+	// was created: its events all come later (Events.Subscribe since_seq).
+	AfterSeq      uint64 `protobuf:"varint,17,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2456,6 +2459,13 @@ func (x *Sandbox) GetBaseUrls() map[string]string {
 		return x.BaseUrls
 	}
 	return nil
+}
+
+func (x *Sandbox) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
 }
 
 type ListSandboxesRequest struct {
@@ -2973,7 +2983,7 @@ const file_paddock_proto_rawDesc = "" +
 	"\fmemory_bytes\x18\x01 \x01(\x04R\vmemoryBytes\x12\x12\n" +
 	"\x04pids\x18\x02 \x01(\rR\x04pids\x12\x1d\n" +
 	"\n" +
-	"cpu_millis\x18\x03 \x01(\rR\tcpuMillis\"\xfa\x04\n" +
+	"cpu_millis\x18\x03 \x01(\rR\tcpuMillis\"\x97\x05\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -2994,7 +3004,8 @@ const file_paddock_proto_rawDesc = "" +
 	"\n" +
 	"proxy_port\x18\x0e \x01(\rR\tproxyPort\x12\x1b\n" +
 	"\tca_bundle\x18\x0f \x01(\tR\bcaBundle\x12>\n" +
-	"\tbase_urls\x18\x10 \x03(\v2!.paddock.v1.Sandbox.BaseUrlsEntryR\bbaseUrls\x1a;\n" +
+	"\tbase_urls\x18\x10 \x03(\v2!.paddock.v1.Sandbox.BaseUrlsEntryR\bbaseUrls\x12\x1b\n" +
+	"\tafter_seq\x18\x11 \x01(\x04R\bafterSeq\x1a;\n" +
 	"\rBaseUrlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x16\n" +

@@ -13,7 +13,7 @@ import (
 
 func defaultSpec(t *testing.T) (seccomp.Spec, []byte) {
 	t.Helper()
-	b, _, err := policy.Open("builtin:default", nil)
+	b, _, _, err := policy.Open("builtin:default", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // GoBuild builds pkgs, directories of this module ("./agentd/cmd/agentd"),
-// into dir.
+// into dir, as make build does (paddock-shim without cgo).
 func GoBuild(dir string, pkgs ...string) error {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -31,10 +31,15 @@ func GoBuild(dir string, pkgs ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
-	cmd.Dir = filepath.Dir(mod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, out)
+	for _, pkg := range pkgs {
+		cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
+		cmd.Dir = filepath.Dir(mod)
+		if strings.HasSuffix(pkg, "/paddock-shim") {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build ships it
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
 	}
 	return nil
 }

@@ -152,7 +152,7 @@ func load(arg string, vars policy.VarFlags, allowBundle bool, stderr io.Writer, 
 	if name, ok := strings.CutPrefix(arg, policies.Prefix); ok {
 		base = name
 	}
-	b, res, err := policy.Open(arg, vars)
+	b, _, res, err := policy.Open(arg, vars)
 	if res != nil {
 		diags := policy.Flatten(res.Diags)
 		if jsonOut {
