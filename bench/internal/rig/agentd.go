@@ -18,7 +18,8 @@ import (
 )
 
 // GoBuild builds pkgs, directories of this module ("./agentd/cmd/agentd"),
-// into dir, as make build does (paddock-shim without cgo).
+// into dir, as make build does (grpc without x/net/trace, paddock-shim
+// without cgo).
 func GoBuild(dir string, pkgs ...string) error {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -32,7 +33,7 @@ func GoBuild(dir string, pkgs ...string) error {
 		return err
 	}
 	for _, pkg := range pkgs {
-		cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
+		cmd := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", dir+"/", pkg)
 		cmd.Dir = filepath.Dir(mod)
 		if strings.HasSuffix(pkg, "/paddock-shim") {
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build ships it
