@@ -632,8 +632,9 @@ func (s *spawner) launch(r *row) (time.Duration, int64, error) {
 func (b *bench) tally() error {
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	// Ephemeral sandboxes are destroyed by agentctl itself before it
-	// exits; give the log a moment.
+	// agentd removes an ephemeral sandbox as its agentctl exits (or
+	// agentctl destroys it first, when a process is left in it); give the
+	// log a moment.
 	time.Sleep(200 * time.Millisecond)
 	st, err := apiv1.NewEventsClient(b.conn).Subscribe(ctx, &apiv1.SubscribeRequest{SinceSeq: b.startSeq,
 		Filter: &apiv1.Filter{Layers: []apiv1.Layer{apiv1.Layer_LAYER_DAEMON}}})
@@ -743,7 +744,7 @@ func (b *bench) render() []byte {
 	fmt.Fprintf(w, "The benchmark builds agentd, agentctl and paddock-shim from this checkout (`go build`) and runs agentd as a process of its own, "+
 		"with a state directory, socket, bpffs pin directory and cgroup2 subtree of its own. `agentctl run` uses the default policy in a fresh, empty "+
 		"workspace owned by uid 65534, with a home directory of its own per user; through agentd (`--agentd always`) it asks the daemon for an ephemeral "+
-		"sandbox (Events.Info, Sandboxes.Create, Sandboxes.Enter for its shim, Sandboxes.Destroy when the command has exited), so every layer is on: "+
+		"sandbox (Sandboxes.Create, then Sandboxes.Enter for its shim; agentd removes the sandbox as agentctl exits, and agentctl destroys it first when a process is left in it), so every layer is on: "+
 		"the sandbox's cgroup with the hooks, the egress proxy and the DNS stub, and Landlock and seccomp applied by the shim. "+
 		"Standalone (`--agentd never`) it applies Landlock and seccomp and gives the command a network namespace of its own with its own proxy.\n\n")
 	fmt.Fprintf(w, "Each of %d iterations (after %d untimed ones) launches every row once, in an order that rotates per iteration, "+
