@@ -30,6 +30,7 @@ import (
 	"github.com/paddock-sh/paddock/compiler/bundle"
 	"github.com/paddock-sh/paddock/compiler/hostpattern"
 	"github.com/paddock-sh/paddock/compiler/policy"
+	"github.com/paddock-sh/paddock/compiler/policyedit"
 )
 
 // Approvals (on_unknown = "ask"). The proxy holds a connection to a
@@ -443,7 +444,7 @@ func (a *approvals) appendOverlay(r *record, pattern, comment string) (bundle.Ho
 	data, _, err := readOverlay(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		data = policy.NewOverlay(name)
+		data = policyedit.NewOverlay(name)
 	case err != nil:
 		return bundle.HostRule{}, "", status.Errorf(codes.FailedPrecondition, "overlay %s: %v", path, err)
 	}
@@ -455,7 +456,7 @@ func (a *approvals) appendOverlay(r *record, pattern, comment string) (bundle.Ho
 		return bundle.HostRule{}, "", status.Errorf(codes.FailedPrecondition, "overlay %s is for policy %q, not %q", path, res.Overlay.Policy, name)
 	}
 	if !res.Overlay.Allows(pattern) {
-		if data, err = policy.AppendAllow(path, data, []string{pattern}, comment); err != nil {
+		if data, err = policyedit.AppendAllow(path, data, []string{pattern}, comment); err != nil {
 			return bundle.HostRule{}, "", status.Errorf(codes.Internal, "overlay %s: %v", path, err)
 		}
 		if res = policy.LoadOverlay(path, data); res.Overlay == nil || !res.Overlay.Allows(pattern) {

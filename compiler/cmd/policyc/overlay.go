@@ -10,6 +10,7 @@ import (
 
 	"github.com/paddock-sh/paddock/compiler/hostpattern"
 	"github.com/paddock-sh/paddock/compiler/policy"
+	"github.com/paddock-sh/paddock/compiler/policyedit"
 )
 
 const overlayHelp = `Usage: policyc overlay show [--json] OVERLAY
@@ -150,7 +151,7 @@ func overlayMerge(args []string, stdout, stderr io.Writer) int {
 	}
 	merged := hclwrite.Format(src)
 	if len(add) > 0 {
-		if merged, err = policy.AppendAllow(polPath, src, add, "from "+ovPath); err != nil {
+		if merged, err = policyedit.AppendAllow(polPath, src, add, "from "+ovPath); err != nil {
 			fmt.Fprintf(stderr, "policyc overlay merge: %v\n", err)
 			return exitPolicy
 		}
