@@ -2,13 +2,19 @@
 // wrk's throughput and latency fetching a 1 KiB file from nginx on
 // loopback directly, through Paddock's proxy (explicit mode, absolute-form
 // requests) and through tinyproxy, the yardstick the peers' baseline used.
+// Two more paths show the floor of a userspace proxy on the machine, with
+// no policy: a Go relay that copies bytes without parsing them (see
+// relay.go) and nginx as a reverse proxy. Paddock's ratio to direct is to
+// be judged against theirs, since every proxy pays for the extra process
+// and sockets on the same CPUs as wrk and the origin.
 //
-// nginx, tinyproxy, wrk and the Paddock proxy are separate processes; the
-// proxy is this binary re-executed (see child.go). The paths are
-// interleaved over rounds, and each configuration is also reported as the
-// median of its per-round ratio to the direct run of the same round and
-// connection count, since the host's load drifts over the minutes a run
-// takes and moves both sides of a pair alike.
+// nginx (twice), tinyproxy, wrk, the relay and the Paddock proxy are
+// separate processes; the proxy and the relay are this binary re-executed
+// (see child.go and relay.go). The paths are interleaved over rounds, and
+// each configuration is also reported as the median of its per-round ratio
+// to the direct run of the same round and connection count, since the
+// host's load drifts over the minutes a run takes and moves both sides of
+// a pair alike.
 //
 // Before anything is timed, and again after, the benchmark checks that the
 // proxy under test is not an open proxy: an allowed request gets the file,
@@ -57,11 +63,15 @@ const (
 	checkMarker     = "paddock-bench-check"
 	startTimeout    = 5 * time.Second
 	maxReportedTail = 2048
+	title           = "Egress proxy: Paddock against direct, the userspace floor and tinyproxy"
 )
 
 func main() {
 	if origin := os.Getenv(childEnv); origin != "" {
 		os.Exit(serveChild(origin))
+	}
+	if origin := os.Getenv(relayEnv); origin != "" {
+		os.Exit(serveRelay(os.Args[1:], origin))
 	}
 	dur := flag.Duration("d", 6*time.Second, "duration of each timed wrk run (whole seconds)")
 	rounds := flag.Int("rounds", 5, "rounds; each runs every path at every connection count once")
@@ -127,11 +137,14 @@ type bench struct {
 	versions map[string]string
 	cleanups []func()
 
-	origin   string // nginx, 127.0.0.1:port
-	paddock  *child
-	tiny     *exec.Cmd
-	tinyAddr string
-	canary   *canary
+	origin      string // nginx, 127.0.0.1:port
+	paddock     *child
+	relay       *exec.Cmd
+	relayAddr   string
+	reverseAddr string // the second nginx, a reverse proxy to origin
+	tiny        *exec.Cmd
+	tinyAddr    string
+	canary      *canary
 
 	paths  []*path
 	checks []string // what was checked, for the report
@@ -146,8 +159,9 @@ type bench struct {
 // path is one way to reach the origin, and what was measured for it.
 type path struct {
 	name   string
-	url    string // what wrk connects to
-	target string // the request target wrk sends
+	addr   string // what wrk connects to, host:port
+	shown  string // addr as the report's Commands name it
+	target string // the request target wrk sends: absolute-form to an explicit proxy
 	script string // the timed run's Lua script
 	check  string // the verification run's Lua script
 	skip   string
@@ -162,6 +176,9 @@ type result struct {
 	connectErr, readErr, writeErr, statusErr, timeouts int64
 	p50, p99, mean                                     float64 // µs
 }
+
+// explicit reports whether wrk talks to p as to an explicit proxy.
+func (p *path) explicit() bool { return strings.HasPrefix(p.target, "http://") }
 
 func (r result) rps() float64 { return float64(r.requests) / (float64(r.durationUS) / 1e6) }
 
@@ -190,10 +207,16 @@ func (b *bench) run() ([]byte, error) {
 		return nil, err
 	}
 
-	if err := b.startNginx(); err != nil {
+	if err := b.startOrigin(); err != nil {
 		return nil, err
 	}
 	if err := b.startPaddock(); err != nil {
+		return nil, err
+	}
+	if err := b.startRelay(); err != nil {
+		return nil, err
+	}
+	if err := b.startReverse(); err != nil {
 		return nil, err
 	}
 	if err := b.startTinyproxy(); err != nil {
@@ -221,7 +244,7 @@ func (b *bench) run() ([]byte, error) {
 	if b.events, err = b.paddock.stats(); err != nil {
 		return nil, err
 	}
-	b.rss = map[string]int64{"Paddock proxy": vmHWM(b.paddock.cmd.Process.Pid)}
+	b.rss = map[string]int64{"Paddock proxy": vmHWM(b.paddock.cmd.Process.Pid), "Go relay": vmHWM(b.relay.Process.Pid)}
 	if b.tiny != nil {
 		b.rss["tinyproxy"] = vmHWM(b.tiny.Process.Pid)
 	}
@@ -318,10 +341,12 @@ func (t *tail) String() string {
 
 // startServer starts a server process in a process group of its own (so
 // that a terminal's interrupt reaches only the benchmark, which stops it)
-// and registers its stopping. deathSig is what the kernel sends it should
-// the benchmark die without cleaning up.
-func (b *bench) startServer(argv []string, deathSig syscall.Signal, stdout io.Writer) (*exec.Cmd, *tail, <-chan struct{}, error) {
+// and registers its stopping. env is its environment (nil: the
+// benchmark's); deathSig is what the kernel sends it should the benchmark
+// die without cleaning up.
+func (b *bench) startServer(argv, env []string, deathSig syscall.Signal, stdout io.Writer) (*exec.Cmd, *tail, <-chan struct{}, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
 	errs := &tail{}
 	cmd.Stderr = errs
@@ -351,7 +376,8 @@ func (b *bench) startServer(argv []string, deathSig syscall.Signal, stdout io.Wr
 	return cmd, errs, exited, nil
 }
 
-func (b *bench) startNginx() error {
+// startOrigin starts the origin: nginx serving the file from TMP/www.
+func (b *bench) startOrigin() error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -366,24 +392,49 @@ func (b *bench) startNginx() error {
 	if err := os.WriteFile(filepath.Join(www, "1k.bin"), body, 0o644); err != nil {
 		return err
 	}
-	conf := filepath.Join(b.tmp, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(nginxConf(b.tmp, b.origin)), 0o644); err != nil {
+	return b.startNginx(b.tmp, b.origin, originServer(b.tmp, b.origin))
+}
+
+// startReverse starts the second nginx, a reverse proxy to the origin,
+// in a directory of its own so that its pid file and logs are its own.
+func (b *bench) startReverse() error {
+	port, err := freePort()
+	if err != nil {
 		return err
 	}
-	cmd, errs, exited, err := b.startServer([]string{b.tools["nginx"], "-p", b.tmp, "-e", filepath.Join(b.tmp, "error.log"), "-c", conf}, syscall.SIGTERM, nil)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := filepath.Join(b.tmp, "reverse")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := b.startNginx(dir, addr, reverseServer(addr, b.origin)); err != nil {
+		return fmt.Errorf("nginx reverse proxy: %w", err)
+	}
+	b.reverseAddr = addr
+	return nil
+}
+
+// startNginx starts nginx with its configuration, pid file, logs and
+// temporary files in dir, and waits until it listens on addr.
+func (b *bench) startNginx(dir, addr, servers string) error {
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(nginxConf(dir, servers)), 0o644); err != nil {
+		return err
+	}
+	cmd, errs, exited, err := b.startServer([]string{b.tools["nginx"], "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf}, nil, syscall.SIGTERM, nil)
 	if err != nil {
 		return fmt.Errorf("starting nginx: %w", err)
 	}
-	if err := waitListening(b.origin, cmd, exited); err != nil {
-		log, _ := os.ReadFile(filepath.Join(b.tmp, "error.log"))
+	if err := waitListening(addr, cmd, exited); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		return fmt.Errorf("%w\n%s%s", err, errs, log)
 	}
 	return nil
 }
 
-// nginxConf is the origin: one worker, no access log, static files from
-// dir/www on addr.
-func nginxConf(dir, addr string) string {
+// nginxConf is one nginx: one worker, no access log, its files in dir,
+// servers the rest of its http block.
+func nginxConf(dir, servers string) string {
 	return fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -396,12 +447,46 @@ http {
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-    server {
-        listen %[2]s;
-        root %[1]s/www;
-    }
+%[2]s}
+`, dir, servers)
 }
-`, dir, addr)
+
+// originServer serves static files from dir/www on addr.
+func originServer(dir, addr string) string {
+	return fmt.Sprintf("    server { listen %s; root %s/www; }\n", addr, dir)
+}
+
+// reverseServer proxies every request on addr to origin over kept-alive
+// connections (HTTP/1.1 and no Connection header upstream, which nginx
+// needs to reuse them), the usual reverse-proxy setup.
+func reverseServer(addr, origin string) string {
+	return fmt.Sprintf(`    upstream o { server %s; keepalive 16; }
+    server { listen %s; location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+`, origin, addr)
+}
+
+// startRelay starts the Go relay (this binary re-executed, see relay.go)
+// on a free loopback port.
+func (b *bench) startRelay() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	env := append(os.Environ(), relayEnv+"="+b.origin)
+	cmd, errs, exited, err := b.startServer([]string{exe, addr}, env, syscall.SIGKILL, nil)
+	if err != nil {
+		return fmt.Errorf("starting the Go relay: %w", err)
+	}
+	if err := waitListening(addr, cmd, exited); err != nil {
+		return fmt.Errorf("%w\n%s", err, errs)
+	}
+	b.relay, b.relayAddr = cmd, addr
+	return nil
 }
 
 // tinyproxyConf listens on loopback and serves 127.0.0.1 only. Root must
@@ -427,7 +512,7 @@ func (b *bench) startTinyproxy() error {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd, errs, exited, err := b.startServer([]string{b.tools["tinyproxy"], "-d", "-c", conf}, syscall.SIGKILL, nil)
+	cmd, errs, exited, err := b.startServer([]string{b.tools["tinyproxy"], "-d", "-c", conf}, nil, syscall.SIGKILL, nil)
 	if err != nil {
 		return fmt.Errorf("starting tinyproxy: %w", err)
 	}
@@ -583,18 +668,22 @@ func startCanary() (*canary, error) {
 func (c *canary) addr() string { return c.l.Addr().String() }
 func (c *canary) close()       { c.l.Close() }
 
-// makePaths writes the wrk scripts of each path.
+// makePaths writes the wrk scripts of each path. The first is direct and
+// the second Paddock's; the yardsticks follow, the floor first.
 func (b *bench) makePaths() error {
 	direct := "/1k.bin"
 	absolute := "http://" + b.origin + "/1k.bin"
-	b.paths = []*path{
-		{name: "direct (wrk → nginx)", url: "http://" + b.origin + "/", target: direct},
-		{name: "Paddock proxy", url: "http://" + b.paddock.addr + "/", target: absolute},
-		{name: "tinyproxy " + strings.TrimPrefix(b.versions["tinyproxy"], "tinyproxy "), url: "http://" + b.tinyAddr + "/", target: absolute},
-	}
+	tiny := &path{name: "tinyproxy " + strings.TrimPrefix(b.versions["tinyproxy"], "tinyproxy "), addr: b.tinyAddr, shown: "127.0.0.1:TINYPROXY", target: absolute}
 	if b.tiny == nil {
-		b.paths[2].name = "tinyproxy"
-		b.paths[2].skip = "not installed (make deps installs it)"
+		tiny.name = "tinyproxy"
+		tiny.skip = "not installed (make deps installs it)"
+	}
+	b.paths = []*path{
+		{name: "direct (wrk → nginx)", addr: b.origin, shown: "ORIGIN", target: direct},
+		{name: "Paddock proxy", addr: b.paddock.addr, shown: "127.0.0.1:PROXY", target: absolute},
+		{name: "Go relay (io.Copy, no policy)", addr: b.relayAddr, shown: "127.0.0.1:RELAY", target: direct},
+		{name: "nginx reverse proxy (proxy_pass, keepalive upstream)", addr: b.reverseAddr, shown: "127.0.0.1:REVERSE", target: direct},
+		tiny,
 	}
 	for i, p := range b.paths {
 		p.script = filepath.Join(b.tmp, fmt.Sprintf("path%d.lua", i))
@@ -650,7 +739,7 @@ end
 func (b *bench) wrk(p *path, conns int, d time.Duration, script string) (result, [2]int64, error) {
 	var r result
 	var chk [2]int64
-	args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d/time.Second)), "--latency", "-s", script, p.url}
+	args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d/time.Second)), "--latency", "-s", script, "http://" + p.addr + "/"}
 	cmd := exec.CommandContext(b.ctx, b.tools["wrk"], args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
@@ -714,15 +803,15 @@ func (b *bench) checkAccess(when string) error {
 	if err != nil {
 		return err
 	}
-	file := "http://" + b.origin + "/1k.bin"
-	vias := map[string]string{b.paths[0].name: "", b.paths[1].name: b.paddock.addr}
-	if b.paths[2].skip == "" {
-		vias[b.paths[2].name] = b.tinyAddr
-	}
 	for _, p := range b.paths {
-		via, ok := vias[p.name]
-		if !ok {
+		if p.skip != "" {
 			continue
+		}
+		// As wrk asks: through an explicit proxy, or straight from the
+		// address wrk connects to (the origin, a reverse proxy).
+		file, via := "http://"+p.addr+p.target, ""
+		if p.explicit() {
+			file, via = p.target, p.addr
 		}
 		status, body, err := fetch(file, via)
 		if err != nil || status != 200 || !bytes.Equal(body, want) {
@@ -834,6 +923,19 @@ func (b *bench) cell(p *path, ci int) cell {
 	return c
 }
 
+// yardsticks lists every proxy but Paddock's that ran, each with its
+// cell at connection index ci as f formats it, for reading Paddock's
+// figures beside theirs.
+func (b *bench) yardsticks(ci int, f func(cell) string) string {
+	var parts []string
+	for _, p := range b.paths[2:] {
+		if p.skip == "" {
+			parts = append(parts, p.name+" "+f(b.cell(p, ci)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // spread formats the median of xs with its range.
 func spread(xs []float64, format string) string {
 	m := fmt.Sprintf(format, report.Quantile(xs, 0.5))
@@ -895,13 +997,13 @@ func (b *bench) render() []byte {
 	if os.Geteuid() == 0 {
 		who = "as root"
 	}
-	var tools []string
+	tools := []string{runtime.Version()} // built the Paddock proxy and the relay
 	for _, n := range []string{"nginx", "wrk", "tinyproxy"} {
 		if v := b.versions[n]; v != "" {
 			tools = append(tools, v)
 		}
 	}
-	fmt.Fprintln(w, "# Egress proxy: Paddock against direct and tinyproxy")
+	fmt.Fprintln(w, "# "+title)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Produced by %s on %s; kernel %s, %d CPUs, %s, %s/%s; %s.\n\n",
 		report.Command("proxy"), time.Now().UTC().Format("2006-01-02"), kernel, runtime.NumCPU(), who, runtime.GOOS, runtime.GOARCH, strings.Join(tools, ", "))
@@ -914,7 +1016,14 @@ func (b *bench) render() []byte {
 		"with a `Host` header naming the same origin. Paddock's proxy runs as a process of its own "+
 		"(this benchmark re-executed), with the default configuration of package agentd/proxy and a sandbox whose network "+
 		"policy allows exactly `ORIGIN` (an IP rule; `on_unknown = \"deny\"`); its events go to a counter. "+
-		"wrk, nginx and the proxy share the machine's %d CPUs.\n\n", fileSize, int(b.dur/time.Second), runtime.NumCPU())
+		"wrk, nginx and the proxies share the machine's %d CPUs.\n\n", fileSize, int(b.dur/time.Second), runtime.NumCPU())
+	fmt.Fprintln(w, "Two more paths are yardsticks for the floor of a userspace proxy on this machine: whatever a proxy does, "+
+		"each request also crosses a second pair of sockets and wakes a process of its own, on the same CPUs as wrk and the origin. "+
+		"The Go relay (this benchmark re-executed once more) accepts a connection, dials the origin and copies bytes both ways with `io.Copy`: "+
+		"no policy, no parsing, no event. The nginx reverse proxy is a second nginx, one worker, passing requests to the origin "+
+		"over kept-alive connections: it parses HTTP, as Paddock's proxy must, but decides nothing. wrk sends both origin-form requests "+
+		"(`GET /1k.bin`), as it does directly. They have no targets; Paddock's ratio to direct is to be judged against theirs, not against 1.")
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Each of %d rounds runs every path at every connection count once for %s, in an order that rotates from round to round, "+
 		"after one untimed %s run per path. Each row gives medians over the rounds with the min–max range in brackets. "+
 		"The ratio to direct is the median of per-round ratios, each taken against the direct run of the same round and connection count; "+
@@ -974,11 +1083,16 @@ func (b *bench) render() []byte {
 		added := report.Quantile(c.added, 0.5)
 		fmt.Fprintf(w, "- Added median latency at most %d µs at %s: %s (%.0f µs).\n", targetAddedP50, plural(conns), report.Verdict(added <= targetAddedP50), added)
 	}
+	for ci, conns := range b.conns {
+		fmt.Fprintf(w, "- For scale, without a target, the other proxies at %s: %s.\n", plural(conns), b.yardsticks(ci, func(c cell) string {
+			return fmt.Sprintf("%.2f× and %+.0f µs", report.Quantile(c.ratio, 0.5), report.Quantile(c.added, 0.5))
+		}))
+	}
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "## Checks")
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "- Access, %s: a Go client fetched the file directly and through each proxy (200 and the exact %d bytes); "+
+	fmt.Fprintf(w, "- Access, %s: a Go client fetched the file directly, through each explicit proxy and from each reverse proxy (200 and the exact %d bytes); "+
 		"through Paddock, `GET http://127.0.0.1:OTHER/1k.bin` (another port, where a listener answering 200 waited) and "+
 		"`GET http://localhost:ORIGIN_PORT/1k.bin` (a name for the origin no rule allows) both got 403, and the other listener was never reached.\n",
 		strings.Join(b.checks, " and "), fileSize)
@@ -1004,14 +1118,14 @@ func (b *bench) render() []byte {
 		"each request on a kept-alive connection was decided on its own.\n",
 		thousands(float64(b.events[0])), thousands(float64(b.reqs)), checked, b.events[0]-b.reqs-checked,
 		thousands(float64(b.events[1])), 2*checked)
-	fmt.Fprintf(w, "- Peak RSS (VmHWM at the end): Paddock proxy %.1f MiB", float64(b.rss["Paddock proxy"])/1024)
+	fmt.Fprintf(w, "- Peak RSS (VmHWM at the end): Paddock proxy %.1f MiB, Go relay %.1f MiB", float64(b.rss["Paddock proxy"])/1024, float64(b.rss["Go relay"])/1024)
 	if n, ok := b.rss["tinyproxy"]; ok {
 		fmt.Fprintf(w, ", tinyproxy %.1f MiB", float64(n)/1024)
 	}
 	fmt.Fprintln(w, ".")
 	fmt.Fprintln(w, "- Socket errors: tinyproxy closes the client connection after every response, and wrk counts each such close as a read error and reconnects; "+
 		"its rows therefore include a new connection per request. The other paths keep their connections alive "+
-		"(nginx closes one after 1,000 requests, its default).")
+		"(nginx closes one after 1,000 requests, its default, which the Go relay passes on).")
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "## Per round")
@@ -1049,23 +1163,25 @@ func (b *bench) render() []byte {
 
 	fmt.Fprintln(w, "## Commands")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "TMP is a fresh directory the benchmark creates and removes; ORIGIN and the proxies' ports are free loopback ports picked per run.")
+	fmt.Fprintln(w, "TMP is a fresh directory the benchmark creates and removes; ORIGIN (127.0.0.1:port) and the ports PROXY, RELAY, REVERSE and TINYPROXY are free loopback ports picked per run.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "- nginx: `nginx -p TMP -e TMP/error.log -c TMP/nginx.conf` with `worker_processes 1; daemon off;` and `access_log off;`, `listen ORIGIN; root TMP/www;`")
+	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	fmt.Fprintf(w, "- nginx: `nginx -p TMP -e TMP/error.log -c TMP/nginx.conf` with `worker_processes 1; daemon off;` and `access_log off;`, `%s`\n",
+		oneLine(originServer("TMP", "ORIGIN")))
+	fmt.Fprintf(w, "- nginx reverse proxy: `nginx -p TMP/reverse -e TMP/reverse/error.log -c TMP/reverse/nginx.conf`, the same settings with `%s`\n",
+		oneLine(reverseServer("127.0.0.1:REVERSE", "ORIGIN")))
 	if b.tiny != nil {
-		fmt.Fprintf(w, "- tinyproxy: `tinyproxy -d -c TMP/tinyproxy.conf` with `%s`\n", strings.ReplaceAll(strings.TrimSpace(tinyproxyConf("TINYPROXY_PORT")), "\n", "; "))
+		fmt.Fprintf(w, "- tinyproxy: `tinyproxy -d -c TMP/tinyproxy.conf` with `%s`\n", strings.ReplaceAll(strings.TrimSpace(tinyproxyConf("TINYPROXY")), "\n", "; "))
 	}
 	fmt.Fprintln(w, "- Paddock proxy: this benchmark's binary with "+childEnv+"=ORIGIN, listening on 127.0.0.1:PROXY")
+	fmt.Fprintln(w, "- Go relay: this benchmark's binary with "+relayEnv+"=ORIGIN and the argument 127.0.0.1:RELAY, where it listens; "+
+		"for each connection it accepts it dials ORIGIN and runs `io.Copy` both ways, passing each direction's end on as a half close")
 	for _, p := range b.paths {
 		if p.skip != "" {
 			continue
 		}
-		host := "ORIGIN"
-		if p != b.paths[0] {
-			host = "PROXY"
-		}
 		fmt.Fprintf(w, "- %s: `wrk -t1 -cC -d%ds --latency -s TMP/path.lua http://%s/`, the script setting `wrk.path = %q` and `Host: ORIGIN`\n",
-			p.name, int(b.dur/time.Second), host, strings.ReplaceAll(p.target, b.origin, "ORIGIN"))
+			p.name, int(b.dur/time.Second), p.shown, strings.ReplaceAll(p.target, b.origin, "ORIGIN"))
 	}
 	return buf.Bytes()
 }
@@ -1075,7 +1191,7 @@ func (b *bench) render() []byte {
 func (b *bench) result() *report.Result {
 	m := b.machine
 	m.Load = b.load
-	res := &report.Result{Bench: "proxy", Title: "Egress proxy: Paddock against direct and tinyproxy", Command: report.Command("proxy"),
+	res := &report.Result{Bench: "proxy", Title: title, Command: report.Command("proxy"),
 		Date: time.Now().UTC(), Machine: m, Tools: map[string]string{}}
 	for _, n := range []string{"nginx", "wrk", "tinyproxy"} {
 		if v := b.versions[n]; v != "" {
@@ -1115,10 +1231,6 @@ func (b *bench) result() *report.Result {
 			valid = false
 		}
 	}
-	var tiny *path
-	if len(b.paths) > 2 && b.paths[2].skip == "" {
-		tiny = b.paths[2]
-	}
 	for ci, conns := range b.conns {
 		c := b.cell(pad, ci)
 		var target float64
@@ -1131,9 +1243,7 @@ func (b *bench) result() *report.Result {
 			continue
 		}
 		detail := fmt.Sprintf("%s req/s against direct's %s", thousands(report.Quantile(c.rps, 0.5)), thousands(report.Quantile(b.cell(direct, ci).rps, 0.5)))
-		if tiny != nil {
-			detail += fmt.Sprintf("; %s: %.2f×", tiny.name, report.Quantile(b.cell(tiny, ci).ratio, 0.5))
-		}
+		detail += "; " + b.yardsticks(ci, func(c cell) string { return fmt.Sprintf("%.2f×", report.Quantile(c.ratio, 0.5)) })
 		if !valid {
 			detail = "void: the Paddock runs had non-2xx or short responses"
 		}
@@ -1142,9 +1252,7 @@ func (b *bench) result() *report.Result {
 		cl.Met = cl.Met && valid
 		res.Claims = append(res.Claims, cl)
 		detail = fmt.Sprintf("p50 %.0f µs against direct's %.0f µs", report.Quantile(c.p50, 0.5), report.Quantile(b.cell(direct, ci).p50, 0.5))
-		if tiny != nil {
-			detail += fmt.Sprintf("; %s adds %.0f µs", tiny.name, report.Quantile(b.cell(tiny, ci).added, 0.5))
-		}
+		detail += "; " + b.yardsticks(ci, func(c cell) string { return fmt.Sprintf("adds %.0f µs", report.Quantile(c.added, 0.5)) })
 		cl = report.NewClaim(fmt.Sprintf("Paddock's proxy, added median latency at %s: at most %d µs", plural(conns), targetAddedP50),
 			report.Summarize(c.added), "µs", "", "<=", targetAddedP50, detail)
 		cl.Met = cl.Met && valid

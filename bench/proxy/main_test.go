@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paddock-sh/paddock/compiler/bundle"
 )
@@ -66,5 +70,46 @@ func TestScripts(t *testing.T) {
 	}
 	if strings.Contains(timedScript("/", "h"), "response") {
 		t.Error("the timed script hooks responses")
+	}
+}
+
+// The relay passes bytes both ways, and the origin's close on to the
+// client (as nginx closes a connection after its keep-alive limit).
+func TestRelay(t *testing.T) {
+	origin, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Close()
+	go func() {
+		c, err := origin.Accept()
+		if err != nil {
+			return
+		}
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "got "+line)
+		c.Close()
+	}()
+	front, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer front.Close()
+	go func() {
+		c, err := front.Accept()
+		if err == nil {
+			relay(c.(*net.TCPConn), origin.Addr().String())
+		}
+	}()
+	c, err := net.Dial("tcp4", front.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "hello\n")
+	got, err := io.ReadAll(c) // ends only if the origin's close came through
+	if err != nil || string(got) != "got hello\n" {
+		t.Fatalf("%q %v", got, err)
 	}
 }
