@@ -20,6 +20,7 @@ import (
 
 	"github.com/paddock-sh/paddock/agentd/landlock"
 	"github.com/paddock-sh/paddock/agentd/seccomp"
+	compiled "github.com/paddock-sh/paddock/compiler/seccomp"
 	"github.com/paddock-sh/paddock/internal/kerneltest"
 )
 
@@ -70,7 +71,7 @@ func seccompChild() {
 		fmt.Println(err)
 		os.Exit(2)
 	}
-	if err := seccomp.Load(prog, seccomp.LogActions); err != nil {
+	if err := seccomp.Load(compiled.Marshal(prog), seccomp.LogActions); err != nil {
 		fmt.Println(err)
 		os.Exit(2)
 	}

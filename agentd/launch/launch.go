@@ -254,10 +254,10 @@ func (l *Launch) planSeccomp() error {
 	if err != nil {
 		return fmt.Errorf("bundle: seccomp program for %s: %w", arch.Name, err)
 	}
-	l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(logged))
+	l.spec.Seccomp = append(l.spec.Seccomp, shim.Program(seccomp.Marshal(logged)))
 	l.policyProg = logged
 	if quiet != nil {
-		l.spec.SeccompQuiet = append(l.spec.SeccompQuiet, shim.Pack(quiet))
+		l.spec.SeccompQuiet = append(l.spec.SeccompQuiet, shim.Program(seccomp.Marshal(quiet)))
 	}
 	detail := fmt.Sprintf("%d syscalls allowed, the rest fail with %s; %d instructions for %s, logged denials", len(b.Syscalls.Allowed), b.Syscalls.Errno, len(code), arch.Name)
 	state := Enforced

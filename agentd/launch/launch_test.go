@@ -99,7 +99,7 @@ func TestPrepareNetworkWithoutDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	prog := l.policyProg
-	if !slices.Equal(shim.Pack(prog), l.spec.Seccomp[0]) {
+	if !slices.Equal(shim.Program(seccomp.Marshal(prog)), l.spec.Seccomp[0]) {
 		t.Fatal("the planned program is not the chained one")
 	}
 	for _, tc := range []struct {

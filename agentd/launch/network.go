@@ -58,10 +58,10 @@ func (l *Launch) planNetwork() error {
 		if err != nil {
 			return fmt.Errorf("seccomp: %w", err)
 		}
-		l.spec.Seccomp[len(l.spec.Seccomp)-1] = shim.Pack(chained)
+		l.spec.Seccomp[len(l.spec.Seccomp)-1] = shim.Program(seccomp.Marshal(chained))
 		l.policyProg = chained
 	} else {
-		l.spec.Seccomp = append(l.spec.Seccomp, shim.Pack(prog))
+		l.spec.Seccomp = append(l.spec.Seccomp, shim.Program(seccomp.Marshal(prog)))
 	}
 	if l.opts.Daemon != nil {
 		l.planDaemonNetwork()

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"unsafe"
 
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,20 +22,23 @@ const (
 	LogActions Flags = unix.SECCOMP_FILTER_FLAG_LOG
 )
 
-// Load installs prog for the calling process. The caller must already have
-// set no_new_privs (or hold CAP_SYS_ADMIN), and should have checked prog
-// with compiler/seccomp's Verify. It locks the goroutine to its thread for
-// the call so the filter and any thread-scoped state land on the same
-// thread; with TSync every thread gets it anyway.
-func Load(prog []bpf.RawInstruction, flags Flags) error {
-	if len(prog) == 0 || len(prog) > 4096 {
-		return fmt.Errorf("a seccomp program has 1 to 4096 instructions, not %d", len(prog))
+// Load installs filter, a program as the kernel's struct sock_filter
+// array (what compiler/seccomp's Marshal returns), for the calling process.
+// The caller must already have set no_new_privs (or hold CAP_SYS_ADMIN),
+// and should have checked the program with compiler/seccomp's Verify. It
+// locks the goroutine to its thread for the call so the filter and any
+// thread-scoped state land on the same thread; with TSync every thread
+// gets it anyway.
+func Load(filter []byte, flags Flags) error {
+	if n := len(filter); n%8 != 0 || n == 0 || n > 8*4096 {
+		return fmt.Errorf("a seccomp program is 1 to 4096 instructions of 8 bytes, not %d bytes", n)
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0]))}
+	// The kernel copies the array in; its layout is the bytes'.
+	fprog := unix.SockFprog{Len: uint16(len(filter) / 8), Filter: (*unix.SockFilter)(unsafe.Pointer(&filter[0]))}
 	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(flags), uintptr(unsafe.Pointer(&fprog)))
-	runtime.KeepAlive(prog)
+	runtime.KeepAlive(filter)
 	if errno != 0 {
 		if flags&TSync != 0 && r > 0 {
 			return fmt.Errorf("seccomp: thread %d could not be synchronised", r)

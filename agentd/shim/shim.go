@@ -23,7 +23,6 @@
 package shim
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +31,6 @@ import (
 	"strings"
 	"syscall"
 
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/paddock-sh/paddock/agentd/fence"
@@ -104,34 +102,11 @@ type Rlimit struct {
 	Value    uint64 `json:"value"`
 }
 
-// Program is a seccomp program as the kernel reads it: struct sock_filter
-// entries (u16 code, u8 jt, u8 jf, u32 k) in native byte order. In the
-// spec's JSON it is one base64 string, which the shim decodes far faster
-// than a list of numbers.
+// Program is a seccomp program as the kernel reads it: the struct
+// sock_filter array compiler/seccomp's Marshal returns. In the spec's JSON
+// it is one base64 string, which the shim decodes far faster than a list
+// of numbers, and hands to the kernel as it is.
 type Program []byte
-
-// Pack encodes a program for a Spec.
-func Pack(prog []bpf.RawInstruction) Program {
-	out := make(Program, 0, 8*len(prog))
-	for _, in := range prog {
-		out = binary.NativeEndian.AppendUint16(out, in.Op)
-		out = append(out, in.Jt, in.Jf)
-		out = binary.NativeEndian.AppendUint32(out, in.K)
-	}
-	return out
-}
-
-func unpack(p Program) ([]bpf.RawInstruction, error) {
-	if len(p)%8 != 0 {
-		return nil, fmt.Errorf("%d bytes is no whole number of instructions", len(p))
-	}
-	out := make([]bpf.RawInstruction, len(p)/8)
-	for i := range out {
-		in := p[8*i:]
-		out[i] = bpf.RawInstruction{Op: binary.NativeEndian.Uint16(in), Jt: in[2], Jf: in[3], K: binary.NativeEndian.Uint32(in[4:])}
-	}
-	return out, nil
-}
 
 // Main runs the shim and never returns. Call it first thing in main when
 // os.Args[0] is Arg0.
@@ -248,24 +223,14 @@ func applyLandlock(l *Landlock, plan *fence.Plan) error {
 // own answers: the kernel logs an action by the flag of the filter that
 // returned it.
 func installSeccomp(quiet, logged []Program) error {
-	load := func(what string, p Program, flags seccomp.Flags) error {
-		prog, err := unpack(p)
-		if err == nil {
-			err = seccomp.Load(prog, flags)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		return nil
-	}
 	for i, p := range quiet {
-		if err := load(fmt.Sprintf("seccomp program %d (not logged)", i+1), p, seccomp.TSync); err != nil {
-			return err
+		if err := seccomp.Load(p, seccomp.TSync); err != nil {
+			return fmt.Errorf("seccomp program %d (not logged): %w", i+1, err)
 		}
 	}
 	for i, p := range logged {
-		if err := load(fmt.Sprintf("seccomp program %d", i+1), p, seccomp.TSync|seccomp.LogActions); err != nil {
-			return err
+		if err := seccomp.Load(p, seccomp.TSync|seccomp.LogActions); err != nil {
+			return fmt.Errorf("seccomp program %d: %w", i+1, err)
 		}
 	}
 	return nil
