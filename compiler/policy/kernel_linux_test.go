@@ -99,7 +99,7 @@ func installDefault() error {
 	if err := seccomp.Verify(insns); err != nil {
 		return err
 	}
-	return seccompload.Load(insns, seccompload.TSync|seccompload.LogActions)
+	return seccompload.Load(seccomp.Marshal(insns), seccompload.TSync|seccompload.LogActions)
 }
 
 func TestDefaultBundleInKernel(t *testing.T) {

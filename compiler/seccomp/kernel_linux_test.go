@@ -120,7 +120,7 @@ func installTestFilter() error {
 	if err := Verify(prog); err != nil {
 		return err
 	}
-	return loader.Load(prog, loader.TSync|loader.LogActions)
+	return loader.Load(Marshal(prog), loader.TSync|loader.LogActions)
 }
 
 // child runs in the re-executed binary. Modes: "probes" and "probes-bare"
