@@ -218,12 +218,14 @@ filesystem {
 	l, err := launch.Prepare(launch.Options{
 		Bundle: b, Argv: []string{bin, auditWorkloadArg, perl, notes, key}, Workspace: ws, Shim: bin,
 		Environ: os.Environ(), Stdin: null, Stdout: stdout, Stderr: stdout,
-		Daemon: &launch.Daemon{Sandbox: created.Id, Cgroup: created.Cgroup, ProxyPort: uint16(created.ProxyPort), Limits: true,
-			Enter: func(pid int) error {
-				entered = pid
-				_, err := sbx.Enter(ctx, &apiv1.EnterRequest{Id: created.Id, Pid: uint32(pid)})
-				return err
-			}},
+		// The sandbox exists already: the launch's shim enters it.
+		Daemon: &launch.Daemon{Create: func(pid int) (*launch.Sandbox, error) {
+			entered = pid
+			if _, err := sbx.Enter(ctx, &apiv1.EnterRequest{Id: created.Id, Pid: uint32(pid)}); err != nil {
+				return nil, err
+			}
+			return &launch.Sandbox{ID: created.Id, Cgroup: created.Cgroup, ProxyPort: uint16(created.ProxyPort)}, nil
+		}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -174,7 +174,7 @@ func Start(cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("local CA: %w", err)
 	}
-	d.caBundle = filepath.Join(filepath.Dir(cfg.Socket), "ca-bundle.crt")
+	d.caBundle = filepath.Join(filepath.Dir(cfg.Socket), apiv1.CABundleName)
 	if err := ca.WriteBundle(d.caBundle); err != nil {
 		return nil, fmt.Errorf("local CA bundle: %w", err)
 	}

@@ -106,63 +106,72 @@ func (svc *sandboxService) Enter(ctx context.Context, req *apiv1.EnterRequest) (
 	if err != nil {
 		return nil, err
 	}
+	if err := svc.start(cr, r, int(req.GetPid())); err != nil {
+		return nil, err
+	}
+	return svc.s.proto(r), nil
+}
+
+// start moves pid, the caller's child that has run nothing of the workload
+// yet, into r: the sandbox's first process (Enter, or Create with a pid).
+// The error is the call's status.
+func (svc *sandboxService) start(cr peer.Cred, r *record, pid int) error {
 	if r.Attached {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s was made by Attach: it holds a running tree, nothing enters it", r.ID)
+		return status.Errorf(codes.FailedPrecondition, "%s was made by Attach: it holds a running tree, nothing enters it", r.ID)
 	}
 	if r.Owner != cr.UID {
-		return nil, status.Errorf(codes.PermissionDenied, "%s belongs to uid %d; only its owner starts its workload", r.ID, r.Owner)
+		return status.Errorf(codes.PermissionDenied, "%s belongs to uid %d; only its owner starts its workload", r.ID, r.Owner)
 	}
-	pid := int(req.GetPid())
 	// The pidfd holds the process: while it is alive, what /proc/PID says
 	// is about it, not about a process that recycled its pid.
 	pfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return nil, status.Errorf(codes.NotFound, "no process %d", pid)
+		return status.Errorf(codes.NotFound, "no process %d", pid)
 	}
 	defer unix.Close(pfd)
 	st, err := readStatus(pid)
 	if err != nil {
-		return nil, status.Errorf(codes.NotFound, "process %d: %v", pid, err)
+		return status.Errorf(codes.NotFound, "process %d: %v", pid, err)
 	}
 	if st.ppid != int(cr.PID) {
-		return nil, status.Errorf(codes.PermissionDenied, "process %d is not a child of the caller (pid %d)", pid, cr.PID)
+		return status.Errorf(codes.PermissionDenied, "process %d is not a child of the caller (pid %d)", pid, cr.PID)
 	}
 	for _, u := range st.uids {
 		if u != cr.UID {
-			return nil, status.Errorf(codes.PermissionDenied, "process %d does not run as the caller's uid %d", pid, cr.UID)
+			return status.Errorf(codes.PermissionDenied, "process %d does not run as the caller's uid %d", pid, cr.UID)
 		}
 	}
 	cg, err := peer.CgroupOf(pid)
 	if err != nil {
-		return nil, status.Errorf(codes.NotFound, "process %d: %v", pid, err)
+		return status.Errorf(codes.NotFound, "process %d: %v", pid, err)
 	}
 	if cg != cr.Cgroup {
-		return nil, status.Errorf(codes.FailedPrecondition, "process %d is not in its parent's cgroup", pid)
+		return status.Errorf(codes.FailedPrecondition, "process %d is not in its parent's cgroup", pid)
 	}
 	svc.s.enterMu.Lock()
 	defer svc.s.enterMu.Unlock()
 	if svc.s.get(r.ID) != r {
-		return nil, status.Errorf(codes.NotFound, "no sandbox %q", req.GetId())
+		return status.Errorf(codes.NotFound, "no sandbox %q", r.ID)
 	}
 	if len(r.pids()) > 0 {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s already runs a workload", r.ID)
+		return status.Errorf(codes.FailedPrecondition, "%s already runs a workload", r.ID)
 	}
 	if err := unix.PidfdSendSignal(pfd, 0, nil, 0); err != nil {
-		return nil, status.Errorf(codes.NotFound, "process %d is gone", pid)
+		return status.Errorf(codes.NotFound, "process %d is gone", pid)
 	}
 	if err := os.WriteFile(filepath.Join(r.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-		return nil, status.Errorf(codes.Internal, "moving process %d into %s: %v", pid, r.ID, err)
+		return status.Errorf(codes.Internal, "moving process %d into %s: %v", pid, r.ID, err)
 	}
 	if r.group != nil {
 		if err := r.group.Add(pid); err != nil {
 			// Limits the sandbox was promised and cannot hold: the
 			// workload must not start.
 			unix.PidfdSendSignal(pfd, unix.SIGKILL, nil, 0)
-			return nil, status.Errorf(codes.Internal, "resource limits for process %d: %v", pid, err)
+			return status.Errorf(codes.Internal, "resource limits for process %d: %v", pid, err)
 		}
 	}
 	svc.s.d.lifecycle(r, "started", fmt.Sprintf("process %d, child of uid %d's pid %d", pid, cr.UID, cr.PID))
-	return svc.s.proto(r), nil
+	return nil
 }
 
 // watchCreator destroys an ephemeral sandbox once its creator has exited,

@@ -89,6 +89,48 @@ func TestEnter(t *testing.T) {
 	}
 }
 
+// TestCreateWithPid: Create with a pid is Create then Enter in one call.
+// The caller's own child is in the sandbox when the call returns; a
+// process Enter would refuse makes Create fail and leaves no sandbox, and
+// the process where it was.
+func TestCreateWithPid(t *testing.T) {
+	kerneltest.Privileged(t)
+	td := startDaemon(t, t.TempDir(), kerneltest.PinDir(t))
+	sbx := apiv1.NewSandboxesClient(client(t, td.socket))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := func(pid int) *apiv1.CreateSandboxRequest {
+		return &apiv1.CreateSandboxRequest{Policy: &apiv1.CreateSandboxRequest_Bundle{Bundle: testBundle(t)}, Pid: uint32(pid)}
+	}
+	before, err := peer.CgroupOf(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	other := sleeper(t, &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}})
+	if _, err := sbx.Create(ctx, req(other.Process.Pid)); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a child of another uid: %v", err)
+	}
+	if cg, _ := peer.CgroupOf(other.Process.Pid); cg != before {
+		t.Errorf("the refused process moved to %s", cg)
+	}
+	if list, err := sbx.List(ctx, &apiv1.ListSandboxesRequest{}); err != nil || len(list.Sandboxes) != 0 {
+		t.Errorf("a refused Create left sandboxes: %v %v", list, err)
+	}
+
+	child := sleeper(t, nil)
+	created, err := sbx.Create(ctx, req(child.Process.Pid))
+	if err != nil {
+		t.Fatalf("the caller's own child: %v", err)
+	}
+	if cg, err := peer.CgroupOf(child.Process.Pid); err != nil || cg != created.Cgroup {
+		t.Fatalf("Create returned, but process %d is in %q, not %s (%v)", child.Process.Pid, cg, created.Cgroup, err)
+	}
+	if created.State != apiv1.State_STATE_RUNNING {
+		t.Errorf("the sandbox says %v, not running", created.State)
+	}
+}
+
 // TestEphemeral: an ephemeral sandbox goes, with what runs in it, when the
 // process that created it exits without a word.
 func TestEphemeral(t *testing.T) {

@@ -687,6 +687,17 @@ func (svc *sandboxService) Create(ctx context.Context, req *apiv1.CreateSandboxR
 		return nil, err
 	}
 	svc.s.d.lifecycle(r, "created", fmt.Sprintf("by uid %d (pid %d)", cr.UID, cr.PID)+r.overlay)
+	if pid := req.GetPid(); pid != 0 {
+		if err := svc.start(cr, r, int(pid)); err != nil {
+			derr := svc.s.destroy(r)
+			detail := fmt.Sprintf("its first process %d could not enter", pid)
+			if derr != nil {
+				detail += "; " + derr.Error()
+			}
+			svc.s.d.lifecycle(r, "destroyed", detail)
+			return nil, err
+		}
+	}
 	return svc.s.proto(r), nil
 }
 

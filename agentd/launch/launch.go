@@ -41,29 +41,41 @@ type Options struct {
 	// Events receives the network decisions of the launcher's egress
 	// proxy; nil discards them.
 	Events events.Sink
-	// Daemon, when set, runs the workload in a sandbox agentd made, whose
+	// Daemon, when set, runs the workload in a sandbox agentd makes, whose
 	// cgroup hooks, proxy and DNS stub are the network layer; nil runs it
 	// standalone, with a network namespace and a proxy of the launcher's.
 	Daemon *Daemon
+	// Ready, when set, is called once the plan is complete (with agentd,
+	// once its sandbox exists) and before the workload gets its spec:
+	// agentctl reports degraded layers there.
+	Ready func(*Launch)
 }
 
-// Daemon is a sandbox agentd created for this launch.
+// Daemon is agentd's side of a launch.
 type Daemon struct {
-	Sandbox   string // its id
+	// Create asks agentd for the sandbox, with pid, the shim (the
+	// launcher's child, which has run nothing of the workload yet), moved
+	// into it before Create returns. Run calls it once the shim has
+	// started, so that the shim's start and the sandbox's making overlap.
+	Create func(pid int) (*Sandbox, error)
+	// CABundle is the file of CAs that trusts agentd's proxy on the
+	// credentials' hosts, when the policy has credentials ("" otherwise):
+	// the plan grants reading it before the sandbox exists, so it is
+	// where agentd keeps it (apiv1.CABundleName beside its socket).
+	CABundle string
+}
+
+// Sandbox is what agentd made for a launch.
+type Sandbox struct {
+	ID        string
 	Cgroup    string // its cgroup2 path, as /proc/PID/cgroup shows it
 	ProxyPort uint16 // agentd's egress proxy, on 127.0.0.1 and ::1
-	// Enter asks agentd to move the shim, the launcher's child that has
-	// run nothing of the workload yet, into the sandbox.
-	Enter func(pid int) error
-	// Limits says the sandbox's cgroup holds the policy's memory, pids
-	// and CPU limits.
-	Limits bool
 	// FileDeny is why agentd's BPF-LSM hooks do not hold the policy's
 	// deny rules for this sandbox, "" when they do.
 	FileDeny string
-	// CABundle is the file of CAs that trusts agentd's proxy on the
-	// credentials' hosts ("" when the policy has no credentials); BaseURLs
-	// are the credentials' reverse listener URLs by variable.
+	// CABundle is the CA file agentd names for the sandbox, which must be
+	// the one Daemon named; BaseURLs are the credentials' reverse
+	// listener URLs by variable.
 	CABundle string
 	BaseURLs map[string]string
 }
@@ -325,14 +337,8 @@ func (l *Launch) planLandlock() error {
 			Detail: fmt.Sprintf("%d existing entries denied inside granted trees are masked in %s", countKind(l.Fence.Mounts, fence.Hide, fence.ReadOnly), how)})
 	}
 	l.spec.Fence = l.Fence
-	if len(b.Filesystem.Deny) > 0 {
-		layer := Layer{Name: "bpf-lsm", State: Degraded, Detail: "needs agentd: deny rules cover what exists at launch, not names created later inside writable trees"}
-		if d := l.opts.Daemon; d != nil && d.FileDeny == "" {
-			layer = Layer{Name: "bpf-lsm", State: Enforced, Detail: "agentd's BPF-LSM hooks refuse the deny rules on open, create, rename, link and truncate, names created after launch included"}
-		} else if d != nil {
-			layer.Detail = "agentd cannot enforce the deny rules on names created after launch (" + d.FileDeny + "): they cover what exists at launch"
-		}
-		l.Layers = append(l.Layers, layer)
+	if len(b.Filesystem.Deny) > 0 && l.opts.Daemon == nil {
+		l.Layers = append(l.Layers, Layer{Name: "bpf-lsm", State: Degraded, Detail: "needs agentd: deny rules cover what exists at launch, not names created later inside writable trees"})
 	}
 	return nil
 }
@@ -357,12 +363,7 @@ func (l *Launch) planProcess(wl *workload, vars bundle.Vars) error {
 		// Another user's session: its identity, not the launcher's.
 		env = override(env, map[string]string{"HOME": wl.home, "USER": wl.name, "LOGNAME": wl.name})
 	}
-	env = setAll(env, l.netEnv)
-	l.spec.Env = env
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		l.EnvNames = append(l.EnvNames, name)
-	}
+	l.setEnv(setAll(env, l.netEnv))
 	for _, c := range p.Capabilities {
 		n, ok := bundle.CapabilityNumber(c)
 		if !ok {
@@ -384,13 +385,13 @@ func (l *Launch) planProcess(wl *workload, vars bundle.Vars) error {
 	add(unix.RLIMIT_FSIZE, "file_size", lim.FileBytes)
 	add(unix.RLIMIT_CPU, "cpu_time", lim.CPUSeconds)
 	l.spec.Rlimits = l.Rlimits
-	if lim.MilliCPUs > 0 && (l.opts.Daemon == nil || !l.opts.Daemon.Limits) {
+	if lim.MilliCPUs > 0 && l.opts.Daemon == nil {
 		if err := l.need("limits", "a CPU share (cpus) needs agentd's cgroup"); err != nil {
 			return err
 		}
 	}
 	switch {
-	case l.opts.Daemon != nil && l.opts.Daemon.Limits:
+	case l.opts.Daemon != nil:
 		l.Layers = append(l.Layers, Layer{Name: "limits", State: Enforced, Detail: "memory, pids and CPU per sandbox by agentd's cgroup, and the rlimits besides"})
 	case len(l.Rlimits) > 0:
 		l.Layers = append(l.Layers, Layer{Name: "limits", State: Enforced, Detail: "as rlimits: memory per process (data segment), pids per user; agentd's cgroup makes them per sandbox"})
@@ -402,6 +403,16 @@ func (l *Launch) planProcess(wl *workload, vars bundle.Vars) error {
 	l.Layers = append(l.Layers, Layer{Name: "process", State: Enforced,
 		Detail: caps + "; no_new_privs; new session; descriptors above 2 closed on exec; environment reduced to the policy's list"})
 	return nil
+}
+
+// setEnv makes env the workload's environment.
+func (l *Launch) setEnv(env []string) {
+	l.spec.Env = env
+	l.EnvNames = l.EnvNames[:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		l.EnvNames = append(l.EnvNames, name)
+	}
 }
 
 // buildEnv is the workload's whole environment: the policy's pass list from

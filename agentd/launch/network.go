@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -64,7 +65,17 @@ func (l *Launch) planNetwork() error {
 		l.spec.Seccomp = append(l.spec.Seccomp, shim.Program(seccomp.Marshal(prog)))
 	}
 	if l.opts.Daemon != nil {
-		l.planDaemonNetwork()
+		// agentd's cgroup hooks are the network layer; Join plans the
+		// rest once the sandbox exists. Landlock must not judge TCP
+		// connects: it sees the address before the hooks redirect it, so
+		// a port rule would refuse what the proxy is there to decide. It
+		// keeps refusing every bind when the policy allows no listening.
+		if ll := l.spec.Landlock; ll != nil && ll.Net != 0 {
+			ll.Net = 0
+			if b.Network.Listen == bundle.ListenNone {
+				ll.Net = landlock.NetBindTCP
+			}
+		}
 		return nil
 	}
 
@@ -107,24 +118,31 @@ func (l *Launch) planNetwork() error {
 	return nil
 }
 
-// planDaemonNetwork: the sandbox is agentd's cgroup, whose hooks send
-// every connection to agentd's proxy (programs that ignore the proxy
-// variables included), every DNS query to its stub, and refuse the rest;
-// the workload shares the host's network namespace. Landlock must not
-// judge TCP connects: it sees the address before the hooks redirect it,
-// so a port rule would refuse what the proxy is there to decide. It
-// keeps refusing every bind when the policy allows no listening.
-func (l *Launch) planDaemonNetwork() {
+// Join completes an agentd launch's plan for sb, the sandbox agentd made:
+// its cgroup, whose hooks send every connection to agentd's proxy
+// (programs that ignore the proxy variables included), every DNS query to
+// its stub, and refuse the rest, with the workload in the host's network
+// namespace; the proxy's variables; and the layers agentd holds. Run joins
+// the sandbox Daemon.Create returns; agentctl run --explain, which makes
+// none, joins a stand-in.
+func (l *Launch) Join(sb *Sandbox) error {
 	d := l.opts.Daemon
-	b := l.opts.Bundle
-	l.spec.Cgroup = d.Cgroup
-	if ll := l.spec.Landlock; ll != nil && ll.Net != 0 {
-		ll.Net = 0
-		if b.Network.Listen == bundle.ListenNone {
-			ll.Net = landlock.NetBindTCP
-		}
+	if d == nil {
+		return errors.New("launch: Join on a launch without agentd")
 	}
-	port := strconv.Itoa(int(d.ProxyPort))
+	b := l.opts.Bundle
+	if len(b.Credentials) > 0 && sb.CABundle != d.CABundle {
+		return fmt.Errorf("agentd names %q as its CA bundle, not %q, which the launch granted", sb.CABundle, d.CABundle)
+	}
+	l.spec.Cgroup = sb.Cgroup
+	if len(b.Filesystem.Deny) > 0 {
+		layer := Layer{Name: "bpf-lsm", State: Enforced, Detail: "agentd's BPF-LSM hooks refuse the deny rules on open, create, rename, link and truncate, names created after launch included"}
+		if sb.FileDeny != "" {
+			layer = Layer{Name: "bpf-lsm", State: Degraded, Detail: "agentd cannot enforce the deny rules on names created after launch (" + sb.FileDeny + "): they cover what exists at launch"}
+		}
+		l.Layers = append(l.Layers, layer)
+	}
+	port := strconv.Itoa(int(sb.ProxyPort))
 	proxy := "http://127.0.0.1:" + port
 	l.netEnv = map[string]string{
 		"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
@@ -135,7 +153,7 @@ func (l *Launch) planDaemonNetwork() {
 		for _, v := range caVariables {
 			l.netEnv[v] = d.CABundle
 		}
-		for env, u := range d.BaseURLs {
+		for env, u := range sb.BaseURLs {
 			l.netEnv[env] = u
 		}
 		names := []string{}
@@ -144,11 +162,13 @@ func (l *Launch) planDaemonNetwork() {
 		}
 		l.Layers = append(l.Layers, Layer{Name: "credentials", State: Enforced, Detail: fmt.Sprintf("%s: the sandbox holds placeholders; agentd's proxy injects the secrets on requests to their hosts over TLS (its CA is in %s)", strings.Join(names, ", "), d.CABundle)})
 	}
+	l.setEnv(setAll(l.spec.Env, l.netEnv))
 	l.Layers = append(l.Layers,
-		Layer{Name: "network", State: Enforced, Detail: fmt.Sprintf("agentd sandbox %s: agentd's egress proxy on 127.0.0.1:%d (set as HTTP(S)_PROXY and ALL_PROXY) checks every destination", d.Sandbox, d.ProxyPort)},
+		Layer{Name: "network", State: Enforced, Detail: fmt.Sprintf("agentd sandbox %s: agentd's egress proxy on 127.0.0.1:%d (set as HTTP(S)_PROXY and ALL_PROXY) checks every destination", sb.ID, sb.ProxyPort)},
 		Layer{Name: "cgroup-bpf", State: Enforced, Detail: "agentd's cgroup hooks send connections of programs that ignore the proxy variables to the proxy, all DNS to its stub, and refuse other UDP, raw sockets, unlisted unix sockets and non-loopback binds"},
 		Layer{Name: "socket-allowlist", State: Enforced, Detail: "sockets: unix, IPv4 and IPv6 TCP and UDP, netlink; raw, ICMP, packet, vsock, MPTCP and the rest fail"},
 	)
+	return nil
 }
 
 // loopbackForwards lists the single loopback ports the policy allows and no

@@ -122,14 +122,21 @@ func (l *Launch) Run() (int, error) {
 		cmd.ExtraFiles[1].Close() // the shim's end: EOF here once the shim is gone
 	}
 	if d := o.Daemon; d != nil {
-		// The shim waits for its spec; until agentd has moved it into the
-		// sandbox it gets none.
-		if err := d.Enter(cmd.Process.Pid); err != nil {
+		// The shim waits for its spec; until agentd has made the sandbox
+		// with the shim in it, it gets none.
+		sb, err := d.Create(cmd.Process.Pid)
+		if err == nil {
+			err = l.Join(sb)
+		}
+		if err != nil {
 			specW.Close()
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			return shim.ExitSetup, fmt.Errorf("entering agentd sandbox %s: %w", d.Sandbox, err)
+			return shim.ExitSetup, fmt.Errorf("agentd sandbox: %w", err)
 		}
+	}
+	if o.Ready != nil {
+		o.Ready(l)
 	}
 	err = json.NewEncoder(specW).Encode(&l.spec)
 	specW.Close()

@@ -114,9 +114,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}()
 	} else if withDaemon {
 		// --explain shows the plan agentd would run, without creating anything.
-		opts.Daemon = &launch.Daemon{Sandbox: "(made at launch)", Limits: true, FileDeny: "see agentctl info", Enter: func(int) error { return nil }}
+		opts.Daemon = &launch.Daemon{CABundle: caBundle(*sock, b)}
+	}
+	if !*quiet {
+		opts.Ready = func(l *launch.Launch) { report(stderr, l) }
 	}
 	l, err := launch.Prepare(opts)
+	if err == nil && withDaemon && *explain {
+		err = l.Join(&launch.Sandbox{ID: "(made at launch)", FileDeny: "see agentctl info", CABundle: opts.Daemon.CABundle})
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "agentctl: %v\n", err)
 		return shim.ExitSetup
@@ -132,14 +138,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if !*quiet {
-		report(stderr, l)
-	}
 	code, err := l.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "agentctl: %v\n", err)
 	}
-	if dr != nil && !*quiet {
+	if dr != nil && dr.sbx != nil && !*quiet {
 		if err := dr.denials(denials); err != nil {
 			fmt.Fprintf(stderr, "agentctl: reading the sandbox's denials from agentd: %v\n", err)
 		}

@@ -44,8 +44,10 @@ func useDaemon(mode, socket string) (bool, error) {
 	return false, fmt.Errorf("--agentd: %q is not auto, always or never", mode)
 }
 
-// startDaemonRun creates the sandbox; data is b's encoding, nil when it
-// has none yet.
+// startDaemonRun connects to agentd and returns the launch's side of it:
+// the sandbox is made when the launcher has started the shim
+// (launch.Daemon.Create), with the shim already in it. data is b's
+// encoding, nil when it has none yet.
 func startDaemonRun(socket string, b *bundle.Bundle, data []byte, workspace string) (*daemonRun, *launch.Daemon, error) {
 	if data == nil {
 		var err error
@@ -57,39 +59,53 @@ func startDaemonRun(socket string, b *bundle.Bundle, data []byte, workspace stri
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sbx, err := apiv1.NewSandboxesClient(cc).Create(ctx, &apiv1.CreateSandboxRequest{
-		Policy:    &apiv1.CreateSandboxRequest_Bundle{Bundle: data},
-		Name:      "run-" + strconv.Itoa(os.Getpid()),
-		Workspace: workspace,
-		Ephemeral: true,
-	})
-	if err != nil {
-		cc.Close()
-		return nil, nil, fmt.Errorf("agentd (%s): creating the sandbox: %w", socket, err)
-	}
-	dr := &daemonRun{cc: cc, sbx: sbx}
-	fileDeny := "agentd does not say it enforces them"
-	if slices.Contains(sbx.GetEnforced(), apiv1.Layer_LAYER_BPF_LSM) {
-		fileDeny = ""
-	}
-	for _, dg := range sbx.GetDegraded() {
-		if dg.GetLayer() == apiv1.Layer_LAYER_BPF_LSM {
-			fileDeny = dg.GetReason()
-		}
-	}
+	// The connection's handshake goes on while the launch is planned.
+	cc.Connect()
+	dr := &daemonRun{cc: cc}
 	d := &launch.Daemon{
-		Sandbox: sbx.GetId(), Cgroup: sbx.GetCgroup(), ProxyPort: uint16(sbx.GetProxyPort()), Limits: true, FileDeny: fileDeny,
-		CABundle: sbx.GetCaBundle(), BaseURLs: sbx.GetBaseUrls(),
-		Enter: func(pid int) error {
+		Create: func(pid int) (*launch.Sandbox, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, err := apiv1.NewSandboxesClient(cc).Enter(ctx, &apiv1.EnterRequest{Id: sbx.GetId(), Pid: uint32(pid)})
-			return err
+			sbx, err := apiv1.NewSandboxesClient(cc).Create(ctx, &apiv1.CreateSandboxRequest{
+				Policy:    &apiv1.CreateSandboxRequest_Bundle{Bundle: data},
+				Name:      "run-" + strconv.Itoa(os.Getpid()),
+				Workspace: workspace,
+				Ephemeral: true,
+				Pid:       uint32(pid),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("agentd (%s): creating the sandbox: %w", socket, err)
+			}
+			dr.sbx = sbx
+			return &launch.Sandbox{ID: sbx.GetId(), Cgroup: sbx.GetCgroup(), ProxyPort: uint16(sbx.GetProxyPort()), FileDeny: fileDeny(sbx),
+				CABundle: sbx.GetCaBundle(), BaseURLs: sbx.GetBaseUrls()}, nil
 		},
 	}
+	d.CABundle = caBundle(socket, b)
 	return dr, d, nil
+}
+
+// caBundle is the CA file agentd on socket keeps for sandboxes with
+// credentials, "" when b has none.
+func caBundle(socket string, b *bundle.Bundle) string {
+	if len(b.Credentials) == 0 {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(socket), apiv1.CABundleName)
+}
+
+// fileDeny is why agentd does not hold the policy's deny rules for sbx,
+// "" when it does.
+func fileDeny(sbx *apiv1.Sandbox) string {
+	for _, dg := range sbx.GetDegraded() {
+		if dg.GetLayer() == apiv1.Layer_LAYER_BPF_LSM {
+			return dg.GetReason()
+		}
+	}
+	if slices.Contains(sbx.GetEnforced(), apiv1.Layer_LAYER_BPF_LSM) {
+		return ""
+	}
+	return "agentd does not say it enforces them"
 }
 
 // settle is how long a decision can take to reach the log: the hooks'
@@ -130,8 +146,8 @@ func (dr *daemonRun) denials(sink events.Sink) error {
 // sandbox outlives `agentctl run`.
 func (dr *daemonRun) close() error {
 	defer dr.cc.Close()
-	if dr.emptied() {
-		return nil
+	if dr.sbx == nil || dr.emptied() {
+		return nil // no sandbox was made, or nothing runs in it
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

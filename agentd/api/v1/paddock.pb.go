@@ -2072,7 +2072,13 @@ type CreateSandboxRequest struct {
 	Workspace string                        `protobuf:"bytes,5,opt,name=workspace,proto3" json:"workspace,omitempty"` // absolute; ${workspace} in the policy
 	// Destroyed, and everything in it killed, when the calling process
 	// exits (agentctl run), whether or not it says goodbye.
-	Ephemeral     bool `protobuf:"varint,6,opt,name=ephemeral,proto3" json:"ephemeral,omitempty"`
+	Ephemeral bool `protobuf:"varint,6,opt,name=ephemeral,proto3" json:"ephemeral,omitempty"`
+	// pid, when set, is the sandbox's first process, moved into it before
+	// Create returns, as Enter would: a child of the caller, running as the
+	// caller's uid, in the caller's cgroup, that has run nothing of the
+	// workload yet. When it cannot be moved, Create fails and leaves
+	// nothing behind. One call instead of Create then Enter.
+	Pid           uint32 `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2158,6 +2164,13 @@ func (x *CreateSandboxRequest) GetEphemeral() bool {
 		return x.Ephemeral
 	}
 	return false
+}
+
+func (x *CreateSandboxRequest) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
 }
 
 type isCreateSandboxRequest_Policy interface {
@@ -2967,14 +2980,15 @@ const file_paddock_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
 	"\bdecision\x18\x02 \x01(\x0e2\x14.paddock.v1.DecisionR\bdecision\"J\n" +
 	"\x16AnswerApprovalResponse\x120\n" +
-	"\bapproval\x18\x01 \x01(\v2\x14.paddock.v1.ApprovalR\bapproval\"\xea\x01\n" +
+	"\bapproval\x18\x01 \x01(\v2\x14.paddock.v1.ApprovalR\bapproval\"\xfc\x01\n" +
 	"\x14CreateSandboxRequest\x12\x18\n" +
 	"\x06bundle\x18\x01 \x01(\fH\x00R\x06bundle\x122\n" +
 	"\x06source\x18\x02 \x01(\v2\x18.paddock.v1.PolicySourceH\x00R\x06source\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12*\n" +
 	"\x06limits\x18\x04 \x01(\v2\x12.paddock.v1.LimitsR\x06limits\x12\x1c\n" +
 	"\tworkspace\x18\x05 \x01(\tR\tworkspace\x12\x1c\n" +
-	"\tephemeral\x18\x06 \x01(\bR\tephemeralB\b\n" +
+	"\tephemeral\x18\x06 \x01(\bR\tephemeral\x12\x10\n" +
+	"\x03pid\x18\a \x01(\rR\x03pidB\b\n" +
 	"\x06policy\"<\n" +
 	"\fPolicySource\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x10\n" +

@@ -78,6 +78,9 @@ func (r *CreateSandboxRequest) Validate() error {
 			return fmt.Errorf("workspace: %q is not an absolute, clean path", w)
 		}
 	}
+	if p := r.GetPid(); p == 1 {
+		return fmt.Errorf("pid: %d is not a process that can enter a sandbox", p)
+	}
 	return nil
 }
 
