@@ -37,6 +37,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -497,10 +498,25 @@ func (b *bench) measure(rows []*row) error {
 
 // createOnce times an Info, then a Create of a sandbox like agentctl's
 // (the default policy's bundle, the workspace, ephemeral), ready to be
-// entered when the call returns, then its Destroy.
+// entered when the call returns, then its Destroy. It first waits until
+// no sandbox cgroup is left below agentd's root: agentd removes an
+// agentctl run's sandbox as agentctl exits, and that work is the
+// launch's, not this Create's.
 func (b *bench) createOnce(it int) (info, create, destroy time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		ents, err := os.ReadDir(b.cgroupRoot)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), "sbx-") }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, 0, fmt.Errorf("a sandbox cgroup is still below %s after 5s", b.cgroupRoot)
+		}
+	}
 	t := time.Now()
 	if _, err := apiv1.NewEventsClient(b.conn).Info(ctx, &apiv1.InfoRequest{}); err != nil {
 		return 0, 0, 0, err
@@ -750,7 +766,8 @@ func (b *bench) render() []byte {
 	fmt.Fprintf(w, "Each of %d iterations (after %d untimed ones) launches every row once, in an order that rotates per iteration, "+
 		"and times it from exec to exit with output discarded; the same iteration also times one Sandboxes.Create from the benchmark, "+
 		"a sandbox like agentctl's (the default policy's bundle, the workspace, ephemeral) that is ready to enter when the call returns, "+
-		"between an Events.Info on the same connection (the API's floor: a unary call through the same interceptors) and the sandbox's Destroy. "+
+		"between an Events.Info on the same connection (the API's floor: a unary call through the same interceptors) and the sandbox's Destroy; "+
+		"it starts once no sandbox cgroup is left below agentd's root, since agentd removes an agentctl run's sandbox as agentctl exits and that work belongs to the launch. "+
 		"An iteration lasts at least as long as keeps root's calls to agentd under %d a second (agentd does not limit local root, but this keeps the load of a run steady): "+
 		"it idles at its end when it was quicker, and the rotation spreads that idle time over the rows. "+
 		"Besides the wall-time percentiles, each row reports the median of its per-iteration ratio to the bare launch of the same iteration, with its p10–p90. "+
