@@ -559,6 +559,11 @@ func (h *Hooks) PutFileRules(cg uint64, rules []FileRule) error {
 		undo()
 		return fmt.Errorf("bpf: writing file rules: %w", err)
 	}
+	h.ownMu.Lock()
+	own := h.ownedOf(cg)
+	own.names = append(own.names, names...)
+	own.inodes = append(own.inodes, inodes...)
+	h.ownMu.Unlock()
 	h.deleteFileEntries(cg, gen)
 	if h.lsmErr != nil {
 		return fmt.Errorf("%w: %w", ErrNotEnforced, h.lsmErr)
@@ -579,34 +584,26 @@ func (h *Hooks) DeleteFileRules(cg uint64) error {
 }
 
 // deleteFileEntries removes cg's name and identity entries of every
-// generation but keep. It walks the maps, which is fine when a sandbox's
-// rules change, never on a hot path.
+// generation but keep; the caller holds h.fsMu.
 func (h *Hooks) deleteFileEntries(cg uint64, keep uint32) {
 	m := &h.objs.hooksMaps
-	var nk hooksFsNameKey
-	var nv hooksFsNameVal
-	var names []hooksFsNameKey
-	it := m.FsNames.Iterate()
-	for it.Next(&nk, &nv) {
-		if nk.Cgroup == cg && nk.Gen != keep {
-			names = append(names, nk)
+	h.ownMu.Lock()
+	defer h.ownMu.Unlock()
+	own := h.ownedOf(cg)
+	own.names = slices.DeleteFunc(own.names, func(k hooksFsNameKey) bool {
+		if k.Gen == keep {
+			return false
 		}
-	}
-	for _, k := range names {
 		m.FsNames.Delete(&k)
-	}
-	var ik hooksFsInodeKey
-	var iv hooksFsInodeVal
-	var inodes []hooksFsInodeKey
-	it = m.FsInodes.Iterate()
-	for it.Next(&ik, &iv) {
-		if ik.Cgroup == cg && ik.Gen != keep {
-			inodes = append(inodes, ik)
+		return true
+	})
+	own.inodes = slices.DeleteFunc(own.inodes, func(k hooksFsInodeKey) bool {
+		if k.Gen == keep {
+			return false
 		}
-	}
-	for _, k := range inodes {
 		m.FsInodes.Delete(&k)
-	}
+		return true
+	})
 }
 
 // InodeOf returns the kernel's identity of the object path names,

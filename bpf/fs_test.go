@@ -385,6 +385,35 @@ func TestFileRulesReplaceAndDelete(t *testing.T) {
 	}
 }
 
+// A loader started over maps an earlier one pinned (agentd restarting)
+// knows that loader's entries: replacing a sandbox's rules and removing
+// the sandbox leave none of them behind in the maps.
+func TestEntriesOfAnEarlierLoader(t *testing.T) {
+	e := newFSEnv(t)
+	e.path("ws/.env", "x")
+	e.put(FileRule{Rule: 2, Tail: []string{".env"}}, FileRule{Rule: 4, Tail: []string{"id_rsa"}})
+	if n := e.entries(); n != 2 {
+		t.Fatalf("%d entries, want 2", n)
+	}
+	h, err := Load(e.h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	e.h = h
+	e.put(FileRule{Rule: 3, Tail: []string{".env"}})
+	e.check("ws/.env", false, 3)
+	if n := e.entries(); n != 1 {
+		t.Fatalf("%d entries after the new loader replaced the rules, want 1", n)
+	}
+	if err := h.DeleteSandbox(e.cg); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.entries(); n != 0 {
+		t.Fatalf("%d entries after the new loader removed the sandbox", n)
+	}
+}
+
 func (e *fsEnv) entries() int {
 	n := 0
 	var nk hooksFsNameKey

@@ -49,6 +49,9 @@ type Hooks struct {
 	checkErr error
 	checkMu  sync.Mutex // one CheckFile question at a time
 	fsMu     sync.Mutex // one change of file rules at a time
+	// owned lists each sandbox's map entries (owned.go).
+	ownMu sync.Mutex
+	owned map[uint64]*owned
 }
 
 // attachments lists each program with its attach point. The order is the
@@ -112,6 +115,7 @@ func Load(pinDir string) (*Hooks, error) {
 	if err := spec.LoadAndAssign(&h.objs.hooksMaps, &opts); err != nil {
 		return nil, fmt.Errorf("bpf: loading the maps: %w", err)
 	}
+	h.scanOwned()
 	// The programs load in groups, over the maps just loaded: the socket
 	// hooks, the process tracepoints, the filesystem (LSM) hooks, the
 	// fs_check_file iterator.

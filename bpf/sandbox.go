@@ -92,7 +92,9 @@ func (h *Hooks) PutSandbox(cg uint64, id uint32, p Policy) error {
 			m.UnixPaths.Delete(&k)
 		}
 	}
-	old := h.keysOf(cg)
+	h.ownMu.Lock()
+	defer h.ownMu.Unlock()
+	own := h.ownedOf(cg)
 	for port, r := range p.Loopback {
 		k := hooksPortKey{Cgroup: cg, Port: uint32(port)}
 		v := hooksPortRule{Rule: r.Rule}
@@ -148,16 +150,17 @@ func (h *Hooks) PutSandbox(cg uint64, id uint32, p Policy) error {
 		return fmt.Errorf("bpf: sandbox %d: %w", id, err)
 	}
 	// Entries of a previous policy that the new one does not name.
-	for _, k := range old.ports {
+	for _, k := range own.ports {
 		if !slices.Contains(ports, k) {
 			m.LoopbackPorts.Delete(&k)
 		}
 	}
-	for _, k := range old.paths {
+	for _, k := range own.paths {
 		if !slices.Contains(paths, k) {
 			m.UnixPaths.Delete(&k)
 		}
 	}
+	own.ports, own.paths = ports, paths
 	return nil
 }
 
@@ -171,43 +174,18 @@ func (h *Hooks) DeleteSandbox(cg uint64) error {
 	if err := h.DeleteFileRules(cg); err != nil {
 		return err
 	}
-	old := h.keysOf(cg)
-	for _, k := range old.ports {
-		m.LoopbackPorts.Delete(&k)
+	h.ownMu.Lock()
+	defer h.ownMu.Unlock()
+	if own := h.owned[cg]; own != nil {
+		for _, k := range own.ports {
+			m.LoopbackPorts.Delete(&k)
+		}
+		for _, k := range own.paths {
+			m.UnixPaths.Delete(&k)
+		}
 	}
-	for _, k := range old.paths {
-		m.UnixPaths.Delete(&k)
-	}
+	delete(h.owned, cg)
 	return nil
-}
-
-type keys struct {
-	ports []hooksPortKey
-	paths []hooksUnixKey
-}
-
-// keysOf lists the map entries of cgroup cg. It walks the maps, which is
-// fine at sandbox creation and removal, never on a hot path.
-func (h *Hooks) keysOf(cg uint64) keys {
-	var out keys
-	m := &h.objs.hooksMaps
-	var pk hooksPortKey
-	var pv hooksPortRule
-	it := m.LoopbackPorts.Iterate()
-	for it.Next(&pk, &pv) {
-		if pk.Cgroup == cg {
-			out.ports = append(out.ports, pk)
-		}
-	}
-	var uk hooksUnixKey
-	var uv hooksUnixRule
-	it = m.UnixPaths.Iterate()
-	for it.Next(&uk, &uv) {
-		if uk.Cgroup == cg {
-			out.paths = append(out.paths, uk)
-		}
-	}
-	return out
 }
 
 func unixKey(cg uint64, path string) (hooksUnixKey, error) {
