@@ -124,7 +124,11 @@ func (l *Launch) Run() (int, error) {
 	if d := o.Daemon; d != nil {
 		// The shim waits for its spec; until agentd has made the sandbox
 		// with the shim in it, it gets none.
-		sb, err := d.Create(cmd.Process.Pid)
+		var sb *Sandbox
+		err := errors.New("launch: no way to ask agentd for the sandbox (Daemon.Create is nil)")
+		if d.Create != nil {
+			sb, err = d.Create(cmd.Process.Pid)
+		}
 		if err == nil {
 			err = l.Join(sb)
 		}
