@@ -33,6 +33,14 @@ type deny struct {
 	rule      string
 }
 
+// search is a deny rule during the search of one directory: at is its
+// pattern's state after the directory's path, so each entry costs one
+// step of the pattern, not a match from the root.
+type search struct {
+	deny
+	at pathglob.Cursor
+}
+
 type builder struct {
 	plan   *fence.Plan
 	denies []deny
@@ -126,16 +134,17 @@ func (b *builder) grant(g bundle.ResolvedGrant, searchAll []string, unsearched m
 		return nil
 	}
 	all := g.Access&bundle.Changes != 0 || withinAny(g.Path, searchAll)
-	var ds []deny
+	var ds []search
 	for _, d := range b.denies {
-		if !d.pat.MayMatchUnder(g.Path) {
+		at, ok := d.pat.Cursor(g.Path)
+		if !ok || !at.MayMatchUnder() {
 			continue
 		}
 		if !all && !within(d.pat.Base(), g.Path) {
 			unsearched[d.pat.String()] = append(unsearched[d.pat.String()], g.Path)
 			continue
 		}
-		ds = append(ds, d)
+		ds = append(ds, search{d, at})
 	}
 	if len(ds) == 0 {
 		return nil
@@ -151,7 +160,7 @@ func (b *builder) grant(g bundle.ResolvedGrant, searchAll []string, unsearched m
 }
 
 // walk searches dir (dirfd, which it closes) for entries the denies match.
-func (b *builder) walk(dirfd int, root, dir string, writable bool, ds []deny, depth int) {
+func (b *builder) walk(dirfd int, root, dir string, writable bool, ds []search, depth int) {
 	f := os.NewFile(uintptr(dirfd), dir)
 	defer f.Close()
 	entries, err := f.ReadDir(-1)
@@ -171,22 +180,26 @@ func (b *builder) walk(dirfd int, root, dir string, writable bool, ds []deny, de
 			// A symlink is not masked: Landlock judges the path it leads to.
 			continue
 		}
+		isDir := e.IsDir()
+		hit := -1
+		for i := range ds {
+			if ds[i].at.Accepts(e.Name()) && (hit < 0 || ds[hit].writeOnly) {
+				hit = i
+			}
+		}
+		if hit < 0 && !isDir {
+			continue // the common case: a file no rule names
+		}
 		child := dir + "/" + e.Name()
 		if dir == "/" {
 			child = "/" + e.Name()
-		}
-		isDir := e.IsDir()
-		hit := -1
-		for i, d := range ds {
-			if d.pat.MatchSelf(child) && (hit < 0 || ds[hit].writeOnly) {
-				hit = i
-			}
 		}
 		if hit >= 0 && !ds[hit].writeOnly {
 			b.plan.Mounts = append(b.plan.Mounts, fence.Mount{Kind: fence.Hide, Path: child, Root: root, Dir: isDir, Rule: ds[hit].rule})
 			continue
 		}
-		next := ds
+		// Inside a read-only entry only full denies still matter.
+		readOnly := false
 		if hit >= 0 {
 			if isDir || e.Type().IsRegular() {
 				b.plan.Mounts = append(b.plan.Mounts, fence.Mount{Kind: fence.ReadOnly, Path: child, Root: root, Dir: isDir, Rule: ds[hit].rule})
@@ -194,27 +207,25 @@ func (b *builder) walk(dirfd int, root, dir string, writable bool, ds []deny, de
 					b.pinParents(root, dir)
 				}
 			}
-			// Inside a read-only entry only full denies still matter.
-			next = nil
-			for _, d := range ds {
-				if !d.writeOnly {
-					next = append(next, d)
-				}
-			}
+			readOnly = true
 		}
-		if !isDir || depth >= b.limits.MaxDepth {
-			if isDir && len(next) > 0 {
-				b.cut = append(b.cut, fmt.Sprintf("%s is deeper than %d levels below %s and was not searched", child, b.limits.MaxDepth, root))
-			}
+		if !isDir {
 			continue
 		}
-		var under []deny
-		for _, d := range next {
-			if d.pat.MayMatchUnder(child) {
-				under = append(under, d)
+		var under []search
+		for i := range ds {
+			if readOnly && ds[i].writeOnly {
+				continue
+			}
+			if at := ds[i].at.Step(e.Name()); at.MayMatchUnder() {
+				under = append(under, search{ds[i].deny, at})
 			}
 		}
 		if len(under) == 0 {
+			continue
+		}
+		if depth >= b.limits.MaxDepth {
+			b.cut = append(b.cut, fmt.Sprintf("%s is deeper than %d levels below %s and was not searched", child, b.limits.MaxDepth, root))
 			continue
 		}
 		cfd, err := unix.Openat(dirfd, e.Name(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)

@@ -3,6 +3,7 @@ package launch
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -172,5 +173,41 @@ func TestPlanSystemTreesOnlyAnchoredPatterns(t *testing.T) {
 	p, _ = planFence(fs, []string{etc}, defaultLimits)
 	if mounts(p)[etc+"/app/.env"] != fence.Hide {
 		t.Errorf("home and workspace are searched for name patterns: %v", mounts(p))
+	}
+}
+
+// BenchmarkPlanSearch measures the search for denied entries in a writable
+// workspace the size of a small JavaScript project: 20,000 files in 1,000
+// directories, with the default policy's name patterns. Every launch pays
+// it for the workspace and the home directory.
+func BenchmarkPlanSearch(b *testing.B) {
+	ws := b.TempDir()
+	for d := range 1000 {
+		dir := filepath.Join(ws, "node_modules", "pkg"+strconv.Itoa(d/25), "lib"+strconv.Itoa(d%25))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for f := range 20 {
+			if err := os.WriteFile(filepath.Join(dir, "f"+strconv.Itoa(f)+".js"), nil, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	fs := &bundle.ResolvedFS{Grants: []bundle.ResolvedGrant{{Path: ws, Access: bundle.WriteAccess}}}
+	for _, d := range []string{"**/.env*", "**/*.pem", "**/*.key", "**/*-service-account.json", "**/.npmrc", "**/.pypirc", "**/.mcp.json",
+		"**/.claude/settings.json", "**/.claude/hooks", "**/.vscode", "**/.idea", "**/.husky"} {
+		fs.Deny = append(fs.Deny, bundle.ResolvedDeny{Pattern: pathglob.MustParse(d)})
+	}
+	for _, d := range []string{"**/.git/hooks", "**/.git/config"} {
+		fs.Deny = append(fs.Deny, bundle.ResolvedDeny{Pattern: pathglob.MustParse(d), WriteOnly: true})
+	}
+	for b.Loop() {
+		p, err := planFence(fs, nil, defaultLimits)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Entries < 21000 {
+			b.Fatalf("searched %d entries, want all 21,000", p.Entries)
+		}
 	}
 }

@@ -86,5 +86,6 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("Parse(%q): %q and its clean form %q disagree", s, q, c)
 		}
 		checkPath(t, p, c)
+		checkCursor(t, p, c)
 	})
 }

@@ -1,7 +1,7 @@
 package pathglob
 
 import (
-	"path"
+	pathpkg "path"
 	"strings"
 )
 
@@ -70,7 +70,7 @@ func (p *Pattern) walk(name string, stopOnAccept bool) (states, bool) {
 	if !strings.HasPrefix(name, "/") {
 		return nil, false
 	}
-	name = path.Clean(name) // no allocation when already clean
+	name = pathpkg.Clean(name) // no allocation when already clean
 	n := len(p.comps)
 	cur := make(states, n+1)
 	nxt := make(states, n+1)
@@ -113,6 +113,90 @@ func (p *Pattern) walk(name string, stopOnAccept bool) (states, bool) {
 	}
 	return cur, true
 }
+
+// A Cursor is a pattern's matching state after the components of a path,
+// so that matching the entries of a directory takes one step each instead
+// of a walk from the root: the search for denied entries at launch visits
+// every entry of the trees it searches, tens of thousands in a repository.
+type Cursor struct {
+	p   *Pattern
+	s   states
+	hit bool // the path or an ancestor of it matched
+}
+
+// Cursor returns the pattern's state after path; ok is false for a
+// relative path.
+func (p *Pattern) Cursor(path string) (c Cursor, ok bool) {
+	if !strings.HasPrefix(path, "/") {
+		return Cursor{}, false
+	}
+	anc, _ := p.walk(path, true)
+	self, _ := p.walk(path, false)
+	return Cursor{p: p, s: self, hit: anc.accepts()}, true
+}
+
+// Step returns the state after one more component, name: an entry of the
+// directory c stands for, so never "", ".", ".." or holding a '/'.
+func (c Cursor) Step(name string) Cursor {
+	n := len(c.p.comps)
+	nxt := make(states, n+1)
+	live := false
+	for j, on := range c.s[:n] {
+		if !on {
+			continue
+		}
+		comp := &c.p.comps[j]
+		if comp.kind == compDoubleStar {
+			nxt[j] = true
+			live = true
+		} else if comp.match(name) {
+			nxt[j+1] = true
+			live = true
+		}
+	}
+	if live {
+		c.p.closure(nxt)
+	}
+	return Cursor{p: c.p, s: nxt, hit: c.hit || nxt.accepts()}
+}
+
+// Accepts reports whether the pattern matches the cursor's path with name
+// appended, as Step(name).MatchSelf() does, without making the new state:
+// most entries a search visits are files no rule names.
+func (c Cursor) Accepts(name string) bool {
+	n := len(c.p.comps)
+	for j, on := range c.s[:n] {
+		if !on {
+			continue
+		}
+		comp := &c.p.comps[j]
+		// From j, the name can complete the pattern only as its last
+		// component, or as the "**" (or a component) before a tail of
+		// "**" only, which matches zero components.
+		var k int
+		switch {
+		case comp.kind == compDoubleStar:
+			k = j
+		case comp.match(name):
+			k = j + 1
+		default:
+			continue
+		}
+		for k < n && c.p.comps[k].kind == compDoubleStar {
+			k++
+		}
+		if k == n {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchSelf is Pattern.MatchSelf for the cursor's path.
+func (c Cursor) MatchSelf() bool { return c.s.accepts() }
+
+// MayMatchUnder is Pattern.MayMatchUnder for the cursor's path.
+func (c Cursor) MayMatchUnder() bool { return c.hit || c.s.any() }
 
 // closure lets every live "**" also skip ahead without consuming a component.
 func (p *Pattern) closure(s states) {

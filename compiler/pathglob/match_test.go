@@ -212,6 +212,7 @@ func TestMayMatchUnderProperty(t *testing.T) {
 		parsed++
 		for _, q := range paths {
 			checkPath(t, p, q)
+			checkCursor(t, p, q)
 			if p.MatchSelf(q) {
 				matches++
 			}
@@ -222,6 +223,36 @@ func TestMayMatchUnderProperty(t *testing.T) {
 		t.Fatalf("only %d patterns parsed and %d self-matches; the generator is too weak", parsed, matches)
 	}
 	t.Logf("%d patterns, %d paths, %d self-matches", parsed, len(paths), matches)
+}
+
+// checkCursor checks that stepping a cursor from each ancestor of q to q,
+// one component at a time, decides as MatchSelf and MayMatchUnder of q do.
+func checkCursor(t *testing.T, p *Pattern, q string) {
+	t.Helper()
+	if q == "/" {
+		return
+	}
+	dir, name := path.Split(q)
+	c, ok := p.Cursor(path.Clean(dir))
+	if !ok {
+		t.Fatalf("Parse(%q).Cursor(%q): not ok", p, dir)
+	}
+	if c.Accepts(name) != p.MatchSelf(q) {
+		t.Fatalf("Parse(%q): Cursor(%q).Accepts(%q) = %v, MatchSelf(%q) = %v", p, dir, name, c.Accepts(name), q, p.MatchSelf(q))
+	}
+	c = c.Step(name)
+	if c.MatchSelf() != p.MatchSelf(q) || c.MayMatchUnder() != p.MayMatchUnder(q) {
+		t.Fatalf("Parse(%q): a cursor stepped to %q says MatchSelf %v, MayMatchUnder %v; the path says %v, %v",
+			p, q, c.MatchSelf(), c.MayMatchUnder(), p.MatchSelf(q), p.MayMatchUnder(q))
+	}
+	// From the root, a component at a time.
+	c, _ = p.Cursor("/")
+	for _, e := range strings.Split(q[1:], "/") {
+		c = c.Step(e)
+	}
+	if c.MatchSelf() != p.MatchSelf(q) || c.MayMatchUnder() != p.MayMatchUnder(q) {
+		t.Fatalf("Parse(%q): a cursor stepped from / to %q disagrees with the path", p, q)
+	}
 }
 
 // checkPath checks every invariant that links Match, MatchSelf and
