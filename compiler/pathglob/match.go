@@ -87,26 +87,11 @@ func (p *Pattern) walk(name string, stopOnAccept bool) (states, bool) {
 		} else {
 			rest = ""
 		}
-		clear(nxt)
-		live := false
-		for j, on := range cur[:n] {
-			if !on {
-				continue
-			}
-			c := &p.comps[j]
-			if c.kind == compDoubleStar {
-				nxt[j] = true
-				live = true
-			} else if c.match(elem) {
-				nxt[j+1] = true
-				live = true
-			}
-		}
+		live := p.step(cur, nxt, elem)
 		cur, nxt = nxt, cur
 		if !live {
 			return cur, true // no state left: nothing further can match
 		}
-		p.closure(cur)
 		if stopOnAccept && cur.accepts() {
 			return cur, true
 		}
@@ -138,25 +123,8 @@ func (p *Pattern) Cursor(path string) (c Cursor, ok bool) {
 // Step returns the state after one more component, name: an entry of the
 // directory c stands for, so never "", ".", ".." or holding a '/'.
 func (c Cursor) Step(name string) Cursor {
-	n := len(c.p.comps)
-	nxt := make(states, n+1)
-	live := false
-	for j, on := range c.s[:n] {
-		if !on {
-			continue
-		}
-		comp := &c.p.comps[j]
-		if comp.kind == compDoubleStar {
-			nxt[j] = true
-			live = true
-		} else if comp.match(name) {
-			nxt[j+1] = true
-			live = true
-		}
-	}
-	if live {
-		c.p.closure(nxt)
-	}
+	nxt := make(states, len(c.s))
+	c.p.step(c.s, nxt, name)
 	return Cursor{p: c.p, s: nxt, hit: c.hit || nxt.accepts()}
 }
 
@@ -197,6 +165,30 @@ func (c Cursor) MatchSelf() bool { return c.s.accepts() }
 
 // MayMatchUnder is Pattern.MayMatchUnder for the cursor's path.
 func (c Cursor) MayMatchUnder() bool { return c.hit || c.s.any() }
+
+// step advances the states cur over one component, elem, into nxt, with
+// its closure, and reports whether any state is left.
+func (p *Pattern) step(cur, nxt states, elem string) bool {
+	clear(nxt)
+	live := false
+	for j, on := range cur[:len(p.comps)] {
+		if !on {
+			continue
+		}
+		c := &p.comps[j]
+		if c.kind == compDoubleStar {
+			nxt[j] = true
+			live = true
+		} else if c.match(elem) {
+			nxt[j+1] = true
+			live = true
+		}
+	}
+	if live {
+		p.closure(nxt)
+	}
+	return live
+}
 
 // closure lets every live "**" also skip ahead without consuming a component.
 func (p *Pattern) closure(s states) {
