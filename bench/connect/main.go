@@ -93,13 +93,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "connect:", err)
 		os.Exit(1)
 	}
-	if err := report.Write(*out, rep); err != nil {
-		fmt.Fprintln(os.Stderr, "connect:", err)
-		os.Exit(1)
-	}
-	res := b.result()
-	res.Markdown = report.MarkdownName(*out)
-	if err := report.WriteJSON(report.JSONName(*jsonOut, *out), res); err != nil {
+	if err := report.Publish(*out, *jsonOut, rep, b.result()); err != nil {
 		fmt.Fprintln(os.Stderr, "connect:", err)
 		os.Exit(1)
 	}

@@ -65,7 +65,7 @@ func main() {
 	out := flag.String("o", "bench/results/credential.md", "write the markdown report to this file (\"\": stdout only)")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file, for bench/report (default: -o's name with .json)")
 	flag.Parse()
-	if err := run(*dur, *rounds, *out, report.JSONName(*jsonOut, *out)); err != nil {
+	if err := run(*dur, *rounds, *out, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "credential:", err)
 		os.Exit(1)
 	}
@@ -230,13 +230,9 @@ func run(dur time.Duration, rounds int, out, jsonOut string) error {
 		fmt.Fprintln(&b, v)
 	}
 	fmt.Fprintln(&b, "\nTermination costs a TLS handshake per new connection on each side and a decrypt and encrypt per request; on kept-alive connections only the latter is paid per request, which is what this measures. The secret check above ran before timing.")
-	fmt.Print(b.String())
-	if err := report.Write(out, []byte(b.String())); err != nil {
-		return err
-	}
 
 	// The same, machine-readable, for bench/report.
-	res := &report.Result{Bench: "credential", Title: "Credential injection: TLS termination against tunnelling", Markdown: report.MarkdownName(out),
+	res := &report.Result{Bench: "credential", Title: "Credential injection: TLS termination against tunnelling",
 		Command: report.Command("credential"), Date: time.Now().UTC(), Machine: machine}
 	plot := report.Plot{Name: "credential-throughput", Title: "HTTPS requests per second through each path, ratio to direct", Kind: report.Bars,
 		XLabel: "client connections", YLabel: "× direct req/s (median of per-round ratios, p10–p90)", Refs: []report.Ref{{Y: 1, Label: "direct"}}}
@@ -268,7 +264,7 @@ func run(dur time.Duration, rounds int, out, jsonOut string) error {
 	}
 	res.Plots = append(res.Plots, plot)
 	res.Tables = append(res.Tables, table)
-	return report.WriteJSON(jsonOut, res)
+	return report.Publish(out, jsonOut, []byte(b.String()), res)
 }
 
 // load runs conns clients on path for dur, each sending requests one after

@@ -122,13 +122,7 @@ func main() {
 		}
 		os.Exit(1)
 	}
-	if err := report.Write(*out, rep); err != nil {
-		fmt.Fprintln(os.Stderr, "events:", err)
-		os.Exit(1)
-	}
-	res := b.result()
-	res.Markdown = report.MarkdownName(*out)
-	if err := report.WriteJSON(report.JSONName(*jsonOut, *out), res); err != nil {
+	if err := report.Publish(*out, *jsonOut, rep, b.result()); err != nil {
 		fmt.Fprintln(os.Stderr, "events:", err)
 		os.Exit(1)
 	}

@@ -28,11 +28,7 @@ func main() {
 	flag.Parse()
 	md, res, err := run()
 	if err == nil {
-		err = report.Write(*out, md)
-	}
-	if err == nil {
-		res.Markdown = report.MarkdownName(*out)
-		err = report.WriteJSON(report.JSONName(*jsonOut, *out), res)
+		err = report.Publish(*out, *jsonOut, md, res)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pathlen:", err)

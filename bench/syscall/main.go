@@ -83,12 +83,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "syscall:", err)
 		os.Exit(1)
 	}
-	res.Markdown = report.MarkdownName(*out)
-	if err := report.Write(*out, md); err != nil {
-		fmt.Fprintln(os.Stderr, "syscall:", err)
-		os.Exit(1)
-	}
-	if err := report.WriteJSON(report.JSONName(*jsonOut, *out), res); err != nil {
+	if err := report.Publish(*out, *jsonOut, md, res); err != nil {
 		fmt.Fprintln(os.Stderr, "syscall:", err)
 		os.Exit(1)
 	}

@@ -305,6 +305,17 @@ func Tools() map[string]string {
 	return out
 }
 
+// Publish prints a benchmark's markdown report md and writes it to out
+// (when not ""), then writes res, naming that markdown, as JSON to jsonOut
+// or beside out (JSONName).
+func Publish(out, jsonOut string, md []byte, res *Result) error {
+	if err := Write(out, md); err != nil {
+		return err
+	}
+	res.Markdown = MarkdownName(out)
+	return WriteJSON(JSONName(jsonOut, out), res)
+}
+
 // MarkdownName is a Result's Markdown for a report written to out: its
 // file name, beside the JSON; "" when the report went to stdout only.
 func MarkdownName(out string) string {
