@@ -56,6 +56,13 @@ func newServerWith(d *Daemon, creds credentials.TransportCredentials, authorise 
 		grpc.Creds(creds),
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(4 << 20),
+		// A Create carries its ~130 KB bundle: with HTTP/2's default 64 KB
+		// windows the client stops halfway for a window update, a round
+		// trip between the two processes' threads on every launch (~0.4
+		// ms here). What a peer may send unread stays bounded by these
+		// and MaxRecvMsgSize.
+		grpc.InitialWindowSize(1 << 20),
+		grpc.InitialConnWindowSize(1 << 20),
 		grpc.ChainUnaryInterceptor(
 			d.metrics.grpc.UnaryServerInterceptor(),
 			recovery.UnaryServerInterceptor(panics),

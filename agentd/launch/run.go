@@ -101,10 +101,19 @@ func (l *Launch) Run() (int, error) {
 	}
 
 	// Signals sent to the launcher go to the workload's process group; the
-	// launcher outlives them and reports the workload's status.
+	// launcher outlives them and reports the workload's status. Notify
+	// hands each signal to a thread the runtime starts for it and waits for
+	// that thread each time (~0.5 ms here), so it runs beside the shim's
+	// start and the sandbox's creation. A signal that comes before it is
+	// done kills the launcher as it would during planning, and the shim
+	// with it (Pdeathsig), before the workload has run.
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGCONT)
-	defer signal.Stop(sigs)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGCONT)
+		close(notified)
+	}()
+	defer func() { <-notified; signal.Stop(sigs) }()
 
 	err = cmd.Start()
 	specR.Close()
@@ -142,6 +151,8 @@ func (l *Launch) Run() (int, error) {
 	if o.Ready != nil {
 		o.Ready(l)
 	}
+	// The workload starts only once the launcher relays its signals.
+	<-notified
 	err = json.NewEncoder(specW).Encode(&l.spec)
 	specW.Close()
 	if err != nil {
