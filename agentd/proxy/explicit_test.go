@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,6 +465,79 @@ func TestIdentifyError(t *testing.T) {
 	}
 	if tp.dials.Load() != 0 || w.allowed.hits() != 0 {
 		t.Errorf("dials %d, origin hits %d", tp.dials.Load(), w.allowed.hits())
+	}
+}
+
+// TestConnCap: a sandbox holds at most MaxConns connections through the
+// proxy. The next is closed unread, its request never reaches the origin,
+// and a deny event says why; another sandbox is not affected, and once a
+// connection ends the sandbox may open one again.
+func TestConnCap(t *testing.T) {
+	w := newWorld(t)
+	other := &Sandbox{ID: "sb-other", Network: w.net}
+	var nextOther atomic.Bool
+	tp := w.start(t, netip.AddrPort{}, func(c *Config) {
+		c.MaxConns = 2
+		c.Identify = func(net.Conn) (Client, error) {
+			if nextOther.Swap(false) {
+				return Client{Sandbox: other}, nil
+			}
+			return Client{Sandbox: w.sb}, nil
+		}
+	})
+	pa := w.allowed.addr.Port()
+	get := fmt.Sprintf("GET http://allowed.test:%d/ HTTP/1.1\r\nHost: allowed.test:%d\r\n\r\n", pa, pa)
+	fetch := func(c net.Conn, br *bufio.Reader) {
+		t.Helper()
+		if resp, body := roundTrip(t, c, br, get, "GET"); resp.StatusCode != 200 || !strings.Contains(body, "origin=allowed") {
+			t.Fatalf("allowed request: %d %q", resp.StatusCode, body)
+		}
+	}
+	// Two kept-alive connections, each proven served.
+	held := make([]net.Conn, 2)
+	for i := range held {
+		held[i] = tp.dial(t)
+		fetch(held[i], bufio.NewReader(held[i]))
+	}
+	before := w.allowed.hits()
+
+	over := tp.dial(t)
+	obr := bufio.NewReader(over)
+	fmt.Fprint(over, get)
+	expectClosed(t, over, obr)
+	e := tp.events.waitFor(t, "cap deny", func(e events.Event) bool { return e.Action == events.ActionDeny })
+	if e.Sandbox != w.sb.ID || !strings.Contains(e.Reason, "holds 2 connections") || !e.Net.Client.IsValid() {
+		t.Errorf("event %+v %+v", e, *e.Net)
+	}
+	if n := w.allowed.hits(); n != before {
+		t.Errorf("the connection over the cap reached the origin (%d accepts, %d before)", n, before)
+	}
+
+	// Another sandbox's count is its own.
+	nextOther.Store(true)
+	oc := tp.dial(t)
+	fetch(oc, bufio.NewReader(oc))
+
+	// One connection ends; the sandbox may open another.
+	held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := tp.dial(t)
+		br := bufio.NewReader(c)
+		fmt.Fprint(c, get)
+		resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || !strings.Contains(string(body), "origin=allowed") {
+				t.Fatalf("after a close: %d %q", resp.StatusCode, body)
+			}
+			break
+		}
+		// The proxy may not have seen the close yet.
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection admitted after one of the sandbox's closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

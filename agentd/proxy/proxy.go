@@ -98,6 +98,12 @@ type Config struct {
 	// MaxAsks bounds the requests one sandbox may have waiting for an
 	// answer at once (default DefaultMaxAsks).
 	MaxAsks int
+	// MaxConns bounds the connections one sandbox may hold open through
+	// the proxy at once (default DefaultMaxConns). Each costs agentd a
+	// descriptor or two; unbounded, one sandbox could spend them all and
+	// leave every other sandbox, the DNS stub and the event log without.
+	// A connection beyond it is closed unread, with a deny event.
+	MaxConns int
 	// Events receives every decision (default events.Discard).
 	Events events.Sink
 	// Logger receives diagnostics; never header values or bodies (default
@@ -139,11 +145,17 @@ type Proxy struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	open      map[string]int // identified connections per sandbox id
 	closing   bool
 	// closingFlag mirrors closing for the per-request check.
 	closingFlag atomic.Bool
 	done        chan struct{} // closed when the last connection ends during shutdown
 }
+
+// DefaultMaxConns is Config.MaxConns's default: far above what a coding
+// agent or a parallel package install holds open, far below agentd's
+// descriptor limit.
+const DefaultMaxConns = 1024
 
 // ErrClosed is returned by Serve after Shutdown.
 var ErrClosed = errors.New("proxy: shut down")
@@ -171,6 +183,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxAsks <= 0 {
 		cfg.MaxAsks = DefaultMaxAsks
 	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -189,6 +204,7 @@ func New(cfg Config) (*Proxy, error) {
 		sink:      cfg.Events,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
+		open:      make(map[string]int),
 	}
 	p.locals.get = cfg.LocalAddrs
 	return p, nil
@@ -304,6 +320,27 @@ func (p *Proxy) untrack(c *conn) {
 	}
 }
 
+// admit counts a connection of sandbox id, unless it already holds
+// MaxConns.
+func (p *Proxy) admit(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[id] >= p.cfg.MaxConns {
+		return false
+	}
+	p.open[id]++
+	return true
+}
+
+// dismiss uncounts a connection admit counted.
+func (p *Proxy) dismiss(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[id]--; p.open[id] <= 0 {
+		delete(p.open, id)
+	}
+}
+
 // conn is one accepted client connection.
 type conn struct {
 	p      *Proxy
@@ -334,6 +371,16 @@ func (c *conn) serve() {
 		})
 		return
 	}
+	if !c.p.admit(cl.Sandbox.ID) {
+		c.p.emit(events.Event{
+			Sandbox: cl.Sandbox.ID,
+			Action:  events.ActionDeny,
+			Reason:  fmt.Sprintf("the sandbox already holds %d connections through the proxy, its limit; closed unread", c.p.cfg.MaxConns),
+			Net:     &events.Net{Op: "tcp", Proto: "tcp", Client: c.client, Orig: cl.Orig},
+		})
+		return
+	}
+	defer c.p.dismiss(cl.Sandbox.ID)
 	c.cl = cl
 	c.br = getReader(c.c, clientReaderSize)
 	if c.cl.Orig.IsValid() {
