@@ -17,7 +17,7 @@ FUZZTIME ?= 60s
 # deps and the builds included) stays under 15 minutes on the 2-CPU dev VM
 # while every median has enough runs behind it; e.g. PROXYBENCH='-d 3s
 # -rounds 1' for a quick look. bench/syscall takes about 1.5 minutes,
-# bench/proxy about 2.5, bench/credential about 1, bench/launch about 1.5,
+# bench/proxy about 4.5, bench/credential about 1, bench/launch about 1.5,
 # bench/connect 30 s and bench/events about 2.5; the last three need root
 # and are skipped without.
 SYSCALLBENCH ?= -rounds 150

@@ -6,15 +6,18 @@
 // no policy: a Go relay that copies bytes without parsing them (see
 // relay.go) and nginx as a reverse proxy. Paddock's ratio to direct is to
 // be judged against theirs, since every proxy pays for the extra process
-// and sockets on the same CPUs as wrk and the origin.
+// and sockets on the same CPUs as wrk and the origin. One more, a relay
+// whose bytes a BPF program moves from socket to socket inside the kernel
+// (see splice.go), is the ceiling of any proxy that keeps a second TCP
+// connection to the origin.
 //
-// nginx (twice), tinyproxy, wrk, the relay and the Paddock proxy are
-// separate processes; the proxy and the relay are this binary re-executed
-// (see child.go and relay.go). The paths are interleaved over rounds, and
-// each configuration is also reported as the median of its per-round ratio
-// to the direct run of the same round and connection count, since the
-// host's load drifts over the minutes a run takes and moves both sides of
-// a pair alike.
+// nginx (twice), tinyproxy, wrk, the relays and the Paddock proxy are
+// separate processes; the proxy and the relays are this binary
+// re-executed (see child.go, relay.go and splice.go). The paths are
+// interleaved over rounds, and each configuration is also reported as the
+// median of its per-round ratio to the direct run of the same round and
+// connection count, since the host's load drifts over the minutes a run
+// takes and moves both sides of a pair alike.
 //
 // Before anything is timed, and again after, the benchmark checks that the
 // proxy under test is not an open proxy: an allowed request gets the file,
@@ -63,7 +66,7 @@ const (
 	checkMarker     = "paddock-bench-check"
 	startTimeout    = 5 * time.Second
 	maxReportedTail = 2048
-	title           = "Egress proxy: Paddock against direct, the userspace floor and tinyproxy"
+	title           = "Egress proxy: Paddock against direct, the userspace floor, the kernel ceiling and tinyproxy"
 )
 
 func main() {
@@ -72,6 +75,9 @@ func main() {
 	}
 	if origin := os.Getenv(relayEnv); origin != "" {
 		os.Exit(serveRelay(os.Args[1:], origin))
+	}
+	if origin := os.Getenv(spliceEnv); origin != "" {
+		os.Exit(serveSplice(os.Args[1:], origin))
 	}
 	dur := flag.Duration("d", 6*time.Second, "duration of each timed wrk run (whole seconds)")
 	rounds := flag.Int("rounds", 5, "rounds; each runs every path at every connection count once")
@@ -135,6 +141,9 @@ type bench struct {
 	paddock     *child
 	relay       *exec.Cmd
 	relayAddr   string
+	splice      *exec.Cmd // nil when spliceSkip says why
+	spliceAddr  string
+	spliceSkip  string
 	reverseAddr string // the second nginx, a reverse proxy to origin
 	tiny        *exec.Cmd
 	tinyAddr    string
@@ -210,6 +219,9 @@ func (b *bench) run() ([]byte, error) {
 	if err := b.startRelay(); err != nil {
 		return nil, err
 	}
+	if err := b.startSplice(); err != nil {
+		return nil, err
+	}
 	if err := b.startReverse(); err != nil {
 		return nil, err
 	}
@@ -239,6 +251,9 @@ func (b *bench) run() ([]byte, error) {
 		return nil, err
 	}
 	b.rss = map[string]int64{"Paddock proxy": vmHWM(b.paddock.cmd.Process.Pid), "Go relay": vmHWM(b.relay.Process.Pid)}
+	if b.splice != nil {
+		b.rss["kernel splice relay"] = vmHWM(b.splice.Process.Pid)
+	}
 	if b.tiny != nil {
 		b.rss["tinyproxy"] = vmHWM(b.tiny.Process.Pid)
 	}
@@ -483,6 +498,51 @@ func (b *bench) startRelay() error {
 	return nil
 }
 
+// startSplice compiles the kernel splice relay's verdict program into TMP
+// and starts the relay (this binary re-executed, see splice.go) on a free
+// loopback port. Without root, clang and libbpf's headers, or where the
+// kernel will not load the program, it is a yardstick the less: its rows
+// say why they are missing.
+func (b *bench) startSplice() error {
+	if _, err := exec.LookPath("clang"); err != nil {
+		b.spliceSkip = "clang not installed (make deps installs it)"
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		b.spliceSkip = "needs root (BPF)"
+		return nil
+	}
+	obj, version, err := compileSplice(b.tmp)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "proxy: the kernel splice relay is skipped: %v\n", err)
+		b.spliceSkip = "did not compile (make deps installs clang and libbpf-dev)"
+		return nil
+	}
+	b.versions["clang"] = version
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	env := append(os.Environ(), spliceEnv+"="+b.origin)
+	cmd, errs, exited, err := b.startServer([]string{exe, addr, obj}, env, syscall.SIGKILL, nil)
+	if err != nil {
+		return fmt.Errorf("starting the kernel splice relay: %w", err)
+	}
+	if err := waitListening(addr, cmd, exited); err != nil {
+		fmt.Fprintf(os.Stderr, "proxy: the kernel splice relay is skipped: %v\n%s\n", err, errs)
+		first, _, _ := strings.Cut(errs.String(), "\n")
+		b.spliceSkip = "did not start: " + strings.TrimPrefix(first, "splice relay: ")
+		return nil
+	}
+	b.splice, b.spliceAddr = cmd, addr
+	return nil
+}
+
 // tinyproxyConf listens on loopback and serves 127.0.0.1 only. Root must
 // name a user to drop to.
 func tinyproxyConf(port string) string {
@@ -663,7 +723,8 @@ func (c *canary) addr() string { return c.l.Addr().String() }
 func (c *canary) close()       { c.l.Close() }
 
 // makePaths writes the wrk scripts of each path. The first is direct and
-// the second Paddock's; the yardsticks follow, the floor first.
+// the second Paddock's; the yardsticks follow, the floor and the ceiling
+// first.
 func (b *bench) makePaths() error {
 	direct := "/1k.bin"
 	absolute := "http://" + b.origin + "/1k.bin"
@@ -676,6 +737,7 @@ func (b *bench) makePaths() error {
 		{name: "direct (wrk → nginx)", addr: b.origin, shown: "ORIGIN", target: direct},
 		{name: "Paddock proxy", addr: b.paddock.addr, shown: "127.0.0.1:PROXY", target: absolute},
 		{name: "Go relay (io.Copy, no policy)", addr: b.relayAddr, shown: "127.0.0.1:RELAY", target: direct},
+		{name: "kernel splice relay (sockmap, no policy)", addr: b.spliceAddr, shown: "127.0.0.1:SPLICE", target: direct, skip: b.spliceSkip},
 		{name: "nginx reverse proxy (proxy_pass, keepalive upstream)", addr: b.reverseAddr, shown: "127.0.0.1:REVERSE", target: direct},
 		tiny,
 	}
@@ -991,8 +1053,8 @@ func (b *bench) render() []byte {
 	if os.Geteuid() == 0 {
 		who = "as root"
 	}
-	tools := []string{runtime.Version()} // built the Paddock proxy and the relay
-	for _, n := range []string{"nginx", "wrk", "tinyproxy"} {
+	tools := []string{runtime.Version()} // built the Paddock proxy and the relays
+	for _, n := range []string{"nginx", "wrk", "tinyproxy", "clang"} {
 		if v := b.versions[n]; v != "" {
 			tools = append(tools, v)
 		}
@@ -1015,8 +1077,18 @@ func (b *bench) render() []byte {
 		"each request also crosses a second pair of sockets and wakes a process of its own, on the same CPUs as wrk and the origin. "+
 		"The Go relay (this benchmark re-executed once more) accepts a connection, dials the origin and copies bytes both ways with `io.Copy`: "+
 		"no policy, no parsing, no event. The nginx reverse proxy is a second nginx, one worker, passing requests to the origin "+
-		"over kept-alive connections: it parses HTTP, as Paddock's proxy must, but decides nothing. wrk sends both origin-form requests "+
-		"(`GET /1k.bin`), as it does directly. They have no targets; Paddock's ratio to direct is to be judged against theirs, not against 1.")
+		"over kept-alive connections: it parses HTTP, as Paddock's proxy must, but decides nothing.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "A third yardstick, the kernel splice relay, is the ceiling of any proxy that keeps a second TCP connection to the origin on this machine. "+
+		"It accepts and dials as the Go relay does (this benchmark re-executed once more, on blocking sockets outside Go's poller), then puts both sockets "+
+		"in a BPF sockhash whose `sk_skb` verdict program (bench/proxy/csrc/splice.bpf.c, compiled at run time) redirects every skb arriving on one socket "+
+		"to the egress of the other (`bpf_sk_redirect_hash`): no byte reaches userspace, and the process does not wake while bytes flow. "+
+		"The kernel does not redirect a FIN, so the process sleeps in `poll` for each socket's end of stream (`POLLRDHUP` alone, which the redirected skbs do not wake) "+
+		"and passes it on as a half close once the kernel has sent every byte redirected before it; it forwards in userspace whatever the verdict could not redirect "+
+		"(normally nothing). The kernel transmits redirected skbs from a workqueue, so every transfer still wakes a kernel worker on the same CPUs.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "wrk sends the three yardsticks origin-form requests (`GET /1k.bin`), as it does directly. They have no targets; "+
+		"Paddock's ratio to direct is to be judged against theirs, not against 1.")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Each of %d rounds runs every path at every connection count once for %s, in an order that rotates from round to round, "+
 		"after one untimed %s run per path. Each row gives medians over the rounds with the min–max range in brackets. "+
@@ -1113,13 +1185,16 @@ func (b *bench) render() []byte {
 		thousands(float64(b.events[0])), thousands(float64(b.reqs)), checked, b.events[0]-b.reqs-checked,
 		thousands(float64(b.events[1])), 2*checked)
 	fmt.Fprintf(w, "- Peak RSS (VmHWM at the end): Paddock proxy %.1f MiB, Go relay %.1f MiB", float64(b.rss["Paddock proxy"])/1024, float64(b.rss["Go relay"])/1024)
+	if n, ok := b.rss["kernel splice relay"]; ok {
+		fmt.Fprintf(w, ", kernel splice relay %.1f MiB", float64(n)/1024)
+	}
 	if n, ok := b.rss["tinyproxy"]; ok {
 		fmt.Fprintf(w, ", tinyproxy %.1f MiB", float64(n)/1024)
 	}
 	fmt.Fprintln(w, ".")
 	fmt.Fprintln(w, "- Socket errors: tinyproxy closes the client connection after every response, and wrk counts each such close as a read error and reconnects; "+
 		"its rows therefore include a new connection per request. The other paths keep their connections alive "+
-		"(nginx closes one after 1,000 requests, its default, which the Go relay passes on).")
+		"(nginx closes one after 1,000 requests, its default, which the Go relay and the kernel splice relay pass on).")
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "## Per round")
@@ -1157,7 +1232,7 @@ func (b *bench) render() []byte {
 
 	fmt.Fprintln(w, "## Commands")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "TMP is a fresh directory the benchmark creates and removes; ORIGIN (127.0.0.1:port) and the ports PROXY, RELAY, REVERSE and TINYPROXY are free loopback ports picked per run.")
+	fmt.Fprintln(w, "TMP is a fresh directory the benchmark creates and removes; ORIGIN (127.0.0.1:port) and the ports PROXY, RELAY, SPLICE, REVERSE and TINYPROXY are free loopback ports picked per run.")
 	fmt.Fprintln(w)
 	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 	fmt.Fprintf(w, "- nginx: `nginx -p TMP -e TMP/error.log -c TMP/nginx.conf` with `worker_processes 1; daemon off;` and `access_log off;`, `%s`\n",
@@ -1170,6 +1245,11 @@ func (b *bench) render() []byte {
 	fmt.Fprintln(w, "- Paddock proxy: this benchmark's binary with "+childEnv+"=ORIGIN, listening on 127.0.0.1:PROXY")
 	fmt.Fprintln(w, "- Go relay: this benchmark's binary with "+relayEnv+"=ORIGIN and the argument 127.0.0.1:RELAY, where it listens; "+
 		"for each connection it accepts it dials ORIGIN and runs `io.Copy` both ways, passing each direction's end on as a half close")
+	if b.splice != nil {
+		fmt.Fprintln(w, "- kernel splice relay: `"+strings.Join(spliceCompileArgs("clang", "TMP/splice.bpf.c", "TMP/splice.bpf.o", "MULTIARCH"), " ")+"` (the include directory only where `clang -print-multiarch` names one), "+
+			"then this benchmark's binary with "+spliceEnv+"=ORIGIN and the arguments 127.0.0.1:SPLICE and TMP/splice.bpf.o; it attaches the program to a sockhash "+
+			"as `BPF_SK_SKB_VERDICT`, and for each connection it accepts it dials ORIGIN and puts both sockets in the sockhash, keyed by socket cookie, and each cookie's peer in a hash map")
+	}
 	for _, p := range b.paths {
 		if p.skip != "" {
 			continue
@@ -1187,7 +1267,7 @@ func (b *bench) result() *report.Result {
 	m.Load = b.load
 	res := &report.Result{Bench: "proxy", Title: title, Command: report.Command("proxy"),
 		Date: time.Now().UTC(), Machine: m, Tools: map[string]string{}}
-	for _, n := range []string{"nginx", "wrk", "tinyproxy"} {
+	for _, n := range []string{"nginx", "wrk", "tinyproxy", "clang"} {
 		if v := b.versions[n]; v != "" {
 			res.Tools[n] = v
 		}

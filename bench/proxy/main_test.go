@@ -2,11 +2,16 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/paddock-sh/paddock/compiler/bundle"
 )
@@ -110,6 +115,74 @@ func TestRelay(t *testing.T) {
 	io.WriteString(c, "hello\n")
 	got, err := io.ReadAll(c) // ends only if the origin's close came through
 	if err != nil || string(got) != "got hello\n" {
+		t.Fatalf("%q %v", got, err)
+	}
+}
+
+// The splice relay passes bytes both ways in the kernel, including those
+// the client sent before its socket was in the sockhash, and passes the
+// origin's close on to the client. It needs clang and root.
+func TestSplice(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load the verdict program")
+	}
+	if _, err := exec.LookPath("clang"); err != nil {
+		t.Skip("needs clang")
+	}
+	origin, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Close()
+	go func() {
+		c, err := origin.Accept()
+		if err != nil {
+			return
+		}
+		r := bufio.NewReader(c)
+		for range 2 {
+			line, _ := r.ReadString('\n')
+			io.WriteString(c, "got "+line)
+		}
+		c.Close()
+	}()
+	obj, _, err := compileSplice(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSplicer(obj, origin.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	front, err := listenRaw("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(front)
+	sa, err := unix.Getsockname(front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		fd, _, err := unix.Accept4(front, unix.SOCK_CLOEXEC)
+		if err == nil {
+			s.relay(fd)
+		}
+	}()
+	c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "hello\n") // most likely before the relay has dialled
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || line != "got hello\n" {
+		t.Fatalf("%q %v", line, err)
+	}
+	io.WriteString(c, "again\n") // redirected by the verdict
+	got, err := io.ReadAll(r)    // ends only if the origin's close came through
+	if err != nil || string(got) != "got again\n" {
 		t.Fatalf("%q %v", got, err)
 	}
 }
