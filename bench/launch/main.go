@@ -88,6 +88,11 @@ type row struct {
 	maxRSS int64           // largest ru_maxrss seen, KiB
 }
 
+// floorRow is the yardstick of a Go client of agentd: start, one call on a
+// fresh connection, exit (bench/launch/grpcfloor); no launch through agentd
+// can take less than it plus the workload's exec.
+const floorRow = "Go gRPC client: start, one Events.Info, exit (no launch), as uid 65534"
+
 // rpcs is the Create round trip and what it is compared with.
 type rpcs struct {
 	info, create, destroy []time.Duration
@@ -182,7 +187,7 @@ func (b *bench) run() ([]byte, error) {
 		return nil, err
 	}
 	b.bin = filepath.Join(tmp, "bin")
-	if err := rig.GoBuild(b.bin, "./tools/agentctl", "./agentd/cmd/paddock-shim", "./agentd/cmd/agentd"); err != nil {
+	if err := rig.GoBuild(b.bin, "./tools/agentctl", "./agentd/cmd/paddock-shim", "./agentd/cmd/agentd", "./bench/launch/grpcfloor"); err != nil {
 		return nil, err
 	}
 	if err := b.startSpawner(tmp); err != nil {
@@ -234,7 +239,7 @@ func (b *bench) run() ([]byte, error) {
 			dir: b.ws, env: env(home), cred: cred, agentd: daemon}
 		r.shown = "agentctl run --quiet --agentd " + mode + " -- /bin/true"
 		if daemon && cred == nil {
-			r.rootCalls = 4 // Info, Create, Enter, Destroy
+			r.rootCalls = 1 // Create (Destroy only when a process is left)
 		}
 		return r
 	}
@@ -249,6 +254,8 @@ func (b *bench) run() ([]byte, error) {
 		agentctl("agentctl run standalone, as uid 65534", false, asNobody, homeNobody),
 		agentctl("agentctl run through agentd, as root", true, nil, homeRoot),
 		agentctl("agentctl run through agentd, as uid 65534", true, asNobody, homeNobody),
+		{name: floorRow, argv: []string{filepath.Join(b.bin, "grpcfloor")}, shown: "grpcfloor (bench/launch/grpcfloor)",
+			env: env(homeNobody), cred: asNobody},
 	}
 	// agentctl is what is under test: if it cannot launch, the run is
 	// void. bwrap is only the yardstick: where it cannot run, say why and
@@ -754,9 +761,11 @@ func (b *bench) render() []byte {
 	fmt.Fprintf(w, "The benchmark builds agentd, agentctl and paddock-shim from this checkout (`go build`) and runs agentd as a process of its own, "+
 		"with a state directory, socket, bpffs pin directory and cgroup2 subtree of its own. `agentctl run` uses the default policy in a fresh, empty "+
 		"workspace owned by uid 65534, with a home directory of its own per user; through agentd (`--agentd always`) it asks the daemon for an ephemeral "+
-		"sandbox (Sandboxes.Create, then Sandboxes.Enter for its shim; agentd removes the sandbox as agentctl exits, and agentctl destroys it first when a process is left in it), so every layer is on: "+
+		"sandbox (Sandboxes.Create, which moves its shim in before it returns; agentd removes the sandbox as agentctl exits, and agentctl destroys it first when a process is left in it), so every layer is on: "+
 		"the sandbox's cgroup with the hooks, the egress proxy and the DNS stub, and Landlock and seccomp applied by the shim. "+
-		"Standalone (`--agentd never`) it applies Landlock and seccomp and gives the command a network namespace of its own with its own proxy.\n\n")
+		"Standalone (`--agentd never`) it applies Landlock and seccomp and gives the command a network namespace of its own with its own proxy. "+
+		"The last row launches nothing: a Go program linking grpc and the API as agentctl does starts, dials agentd's socket, makes one Events.Info call and exits. "+
+		"It is the floor of any Go client of agentd, so of `agentctl run` through agentd before its workload's own exec.\n\n")
 	fmt.Fprintf(w, "Each of %d iterations (after %d untimed ones) launches every row once, in an order that rotates per iteration, "+
 		"and times it from exec to exit with output discarded; the same iteration also times one Sandboxes.Create from the benchmark, "+
 		"a sandbox like agentctl's (the default policy's bundle, the workspace, ephemeral) that is ready to enter when the call returns, "+
@@ -803,6 +812,7 @@ func (b *bench) render() []byte {
 		{"agentctl run through agentd, as uid 65534", "agentctl run standalone, as uid 65534"},
 		{"agentctl run through agentd, as root", "agentctl run standalone, as root"},
 		{"agentctl run standalone, as uid 65534", "bwrap, minimal, as uid 65534"},
+		{floorRow, "bwrap, minimal, as uid 65534"},
 	}
 	for _, p := range pairs {
 		a, c := b.find(p[0]), b.find(p[1])
