@@ -477,22 +477,9 @@ func reverseServer(addr, origin string) string {
 // startRelay starts the Go relay (this binary re-executed, see relay.go)
 // on a free loopback port.
 func (b *bench) startRelay() error {
-	exe, err := os.Executable()
+	cmd, addr, errs, err := b.startSelf(relayEnv)
 	if err != nil {
-		return err
-	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	env := append(os.Environ(), relayEnv+"="+b.origin)
-	cmd, errs, exited, err := b.startServer([]string{exe, addr}, env, syscall.SIGKILL, nil)
-	if err != nil {
-		return fmt.Errorf("starting the Go relay: %w", err)
-	}
-	if err := waitListening(addr, cmd, exited); err != nil {
-		return fmt.Errorf("%w\n%s", err, errs)
+		return fmt.Errorf("starting the Go relay: %w\n%s", err, errs)
 	}
 	b.relay, b.relayAddr = cmd, addr
 	return nil
@@ -519,28 +506,40 @@ func (b *bench) startSplice() error {
 		return nil
 	}
 	b.versions["clang"] = version
-	exe, err := os.Executable()
+	cmd, addr, errs, err := b.startSelf(spliceEnv, obj)
 	if err != nil {
-		return err
-	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	env := append(os.Environ(), spliceEnv+"="+b.origin)
-	cmd, errs, exited, err := b.startServer([]string{exe, addr, obj}, env, syscall.SIGKILL, nil)
-	if err != nil {
-		return fmt.Errorf("starting the kernel splice relay: %w", err)
-	}
-	if err := waitListening(addr, cmd, exited); err != nil {
 		fmt.Fprintf(os.Stderr, "proxy: the kernel splice relay is skipped: %v\n%s\n", err, errs)
-		first, _, _ := strings.Cut(errs.String(), "\n")
+		first, _, _ := strings.Cut(errs, "\n")
 		b.spliceSkip = "did not start: " + strings.TrimPrefix(first, "splice relay: ")
 		return nil
 	}
 	b.splice, b.spliceAddr = cmd, addr
 	return nil
+}
+
+// startSelf re-executes this binary as the child envVar selects, with the
+// origin as its value and a free loopback address and args as its
+// arguments, and waits until it listens there. errs is what the child
+// wrote on stderr.
+func (b *bench) startSelf(envVar string, args ...string) (cmd *exec.Cmd, addr, errs string, err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, "", "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", "", err
+	}
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	env := append(os.Environ(), envVar+"="+b.origin)
+	cmd, stderr, exited, err := b.startServer(append([]string{exe, addr}, args...), env, syscall.SIGKILL, nil)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if err := waitListening(addr, cmd, exited); err != nil {
+		return nil, "", stderr.String(), err
+	}
+	return cmd, addr, "", nil
 }
 
 // tinyproxyConf listens on loopback and serves 127.0.0.1 only. Root must
