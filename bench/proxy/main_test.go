@@ -79,23 +79,34 @@ func TestScripts(t *testing.T) {
 	}
 }
 
-// The relay passes bytes both ways, and the origin's close on to the
-// client (as nginx closes a connection after its keep-alive limit).
-func TestRelay(t *testing.T) {
+// echoOrigin accepts one connection, answers "got LINE" to each of its
+// first lines, then closes it.
+func echoOrigin(t *testing.T, lines int) net.Listener {
+	t.Helper()
 	origin, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer origin.Close()
+	t.Cleanup(func() { origin.Close() })
 	go func() {
 		c, err := origin.Accept()
 		if err != nil {
 			return
 		}
-		line, _ := bufio.NewReader(c).ReadString('\n')
-		io.WriteString(c, "got "+line)
+		r := bufio.NewReader(c)
+		for range lines {
+			line, _ := r.ReadString('\n')
+			io.WriteString(c, "got "+line)
+		}
 		c.Close()
 	}()
+	return origin
+}
+
+// The relay passes bytes both ways, and the origin's close on to the
+// client (as nginx closes a connection after its keep-alive limit).
+func TestRelay(t *testing.T) {
+	origin := echoOrigin(t, 1)
 	front, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -131,23 +142,7 @@ func TestSplice(t *testing.T) {
 		}
 		t.Skip("needs clang")
 	}
-	origin, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer origin.Close()
-	go func() {
-		c, err := origin.Accept()
-		if err != nil {
-			return
-		}
-		r := bufio.NewReader(c)
-		for range 2 {
-			line, _ := r.ReadString('\n')
-			io.WriteString(c, "got "+line)
-		}
-		c.Close()
-	}()
+	origin := echoOrigin(t, 2)
 	obj, _, err := compileSplice(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
